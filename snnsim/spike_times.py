@@ -1,0 +1,74 @@
+"""The public entry point: exact first-spike times of a LIF layer, differentiable."""
+from __future__ import annotations
+
+import torch
+
+from backends import get_backend
+from snnsim.params import NeuronParams
+
+
+def check_layer_inputs(t_in: torch.Tensor, w: torch.Tensor) -> None:
+    """Raise ValueError/TypeError unless t_in[B, N] and w[N, M] are a valid layer input."""
+    for name, x in (("t_in", t_in), ("w", w)):
+        if not torch.is_tensor(x):
+            raise TypeError(f"{name} must be a torch tensor, got {type(x).__name__}")
+        if x.dtype not in (torch.float32, torch.float64):
+            raise TypeError(f"{name} must be float32 or float64, got {x.dtype}")
+        if x.dim() != 2:
+            raise ValueError(f"{name} must be 2-D, got shape {tuple(x.shape)}")
+    if t_in.shape[1] != w.shape[0]:
+        raise ValueError(
+            f"t_in has {t_in.shape[1]} inputs (shape {tuple(t_in.shape)}) but w has "
+            f"{w.shape[0]} rows (shape {tuple(w.shape)}); expected w of shape [N, M] "
+            f"with N == t_in.shape[1]"
+        )
+    if t_in.dtype != w.dtype or t_in.device != w.device:
+        raise TypeError(
+            f"t_in ({t_in.dtype}, {t_in.device}) and w ({w.dtype}, {w.device}) must share "
+            f"dtype and device"
+        )
+    bad_time = torch.isnan(t_in) | (t_in < 0)
+    if bool(bad_time.any()):
+        b, i = (int(v) for v in bad_time.nonzero()[0])
+        raise ValueError(
+            f"input spike times must be >= 0 or +inf (no spike); t_in[{b}, {i}] = "
+            f"{float(t_in[b, i])} ({int(bad_time.sum())} such entries)"
+        )
+    bad_weight = ~torch.isfinite(w)
+    if bool(bad_weight.any()):
+        i, j = (int(v) for v in bad_weight.nonzero()[0])
+        raise ValueError(f"weights must be finite; w[{i}, {j}] = {float(w[i, j])}")
+
+
+class _FirstSpikeTimes(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, t_in, w, params, backend, max_dw_norm):
+        t_out = backend.forward(t_in, w, params)
+        ctx.save_for_backward(t_in, w, t_out)
+        ctx.params, ctx.backend, ctx.max_dw_norm = params, backend, max_dw_norm
+        return t_out
+
+    @staticmethod
+    def backward(ctx, grad_t_out):
+        t_in, w, t_out = ctx.saved_tensors
+        grad_t_in, grad_w = ctx.backend.backward(t_in, w, t_out, grad_t_out.contiguous(),
+                                                 ctx.params, ctx.max_dw_norm)
+        return grad_t_in, grad_w, None, None, None
+
+
+def first_spike_times(t_in: torch.Tensor, w: torch.Tensor, params: NeuronParams,
+                      backend: str = "cpu", *, max_dw_norm: float | None = None) -> torch.Tensor:
+    """First spike times t_out[B, M] of a LIF layer with inputs t_in[B, N] and weights w[N, M].
+
+    Exact (event-driven, no time grid) and differentiable w.r.t. t_in and w; +inf
+    marks an input or output without a spike. With `max_dw_norm`, the weight
+    gradient of a (sample, neuron) pair whose largest entry exceeds it is dropped
+    (the published code's guard against near-threshold divergence).
+    """
+    if not isinstance(params, NeuronParams):
+        raise TypeError(f"params must be snnsim.NeuronParams, got {type(params).__name__}")
+    module = get_backend(backend)
+    check_layer_inputs(t_in, w)
+    if t_in.shape[0] == 0:
+        return t_in.new_empty((0, w.shape[1])) + w.sum() * 0
+    return _FirstSpikeTimes.apply(t_in.contiguous(), w.contiguous(), params, module, max_dw_norm)
