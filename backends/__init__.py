@@ -7,12 +7,13 @@ A backend is one module with
 
 taking and returning torch tensors. Inputs arrive validated (see
 `snnsim.spike_times.check_layer_inputs`). Adding a backend is adding its module
-and one line to BACKEND_MODULES.
+and one line to BACKEND_MODULES. Where a backend needs state (a chip
+connection and the placement of a layer on it), an object with the same two
+methods can be passed instead of a name.
 """
 from __future__ import annotations
 
 import importlib
-from types import ModuleType
 
 BACKEND_MODULES = {
     "torch": "backends.torch_backend",
@@ -26,8 +27,12 @@ class BackendUnavailableError(RuntimeError):
     """A known backend cannot run here (its extension is not built, no device, ...)."""
 
 
-def get_backend(name: str) -> ModuleType:
-    """The backend module registered as `name`."""
+def get_backend(name):
+    """The backend module registered as `name`, or `name` itself if it is a backend object."""
+    if not isinstance(name, str):
+        if callable(getattr(name, "forward", None)) and callable(getattr(name, "backward", None)):
+            return name
+        raise TypeError(f"backend must be a name or an object with forward/backward, got {name!r}")
     if name not in BACKEND_MODULES:
         raise ValueError(
             f"unknown backend {name!r}; expected one of {', '.join(sorted(BACKEND_MODULES))}"

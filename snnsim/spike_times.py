@@ -57,13 +57,14 @@ class _FirstSpikeTimes(torch.autograd.Function):
 
 
 def first_spike_times(t_in: torch.Tensor, w: torch.Tensor, params: NeuronParams,
-                      backend: str = "cpu", *, max_dw_norm: float | None = None) -> torch.Tensor:
+                      backend="cpu", *, max_dw_norm: float | None = None) -> torch.Tensor:
     """First spike times t_out[B, M] of a LIF layer with inputs t_in[B, N] and weights w[N, M].
 
     Exact (event-driven, no time grid) and differentiable w.r.t. t_in and w; +inf
     marks an input or output without a spike. With `max_dw_norm`, the weight
     gradient of a (sample, neuron) pair whose largest entry exceeds it is dropped
-    (the published code's guard against near-threshold divergence).
+    (the published code's guard against near-threshold divergence). `backend`
+    is a registered name (see `backends.BACKEND_MODULES`) or a backend object.
     """
     if not isinstance(params, NeuronParams):
         raise TypeError(f"params must be snnsim.NeuronParams, got {type(params).__name__}")
