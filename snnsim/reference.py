@@ -79,3 +79,24 @@ def dense_causal_set_times(t_in: torch.Tensor, w: torch.Tensor,
              & finite[:, :, None])
     candidate = torch.where(valid, candidate, math.inf)
     return candidate.min(1).values
+
+
+class EulerIntegratorBackend:
+    """A backend object whose forward pass integrates the ODE on a grid
+    (`integrate_first_spike_times`) and whose backward pass is the exact one of
+    `exact_backend`, evaluated at the integrated times (the published
+    `use_forward_integrator` option, for verification)."""
+
+    def __init__(self, resolution: float, sim_time: float, exact_backend: str = "cpu"):
+        self.resolution = resolution
+        self.sim_time = sim_time
+        self.exact_backend = exact_backend
+
+    def forward(self, t_in: torch.Tensor, w: torch.Tensor, params: NeuronParams) -> torch.Tensor:
+        return integrate_first_spike_times(t_in, w, params, self.resolution, self.sim_time)
+
+    def backward(self, t_in, w, t_out, grad_t_out, params, max_dw_norm=None):
+        from backends import get_backend
+
+        return get_backend(self.exact_backend).backward(t_in, w, t_out, grad_t_out, params,
+                                                        max_dw_norm)
