@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -51,14 +52,15 @@ class Evaluation:
     inputs: np.ndarray
 
 
-def make_backends(backend, n_layers: int, config: dict, network: Network) -> tuple:
+def make_backends(backend, n_layers: int, config: dict, network: Network,
+                  config_dir: Path | None) -> tuple:
     """One backend per layer: the chosen name, wrapped for the Euler integrator if asked,
     or a BrainScaleS-2 session's per-layer backends for `bss2`."""
     if backend == "bss2":
         from hw import ChipSession, HardwareConfig
 
         hardware = HardwareConfig.from_dict(config.get("hardware") or {},
-                                            base_dir=config.get("_config_dir"))
+                                            base_dir=config_dir)
         session = ChipSession(hardware, network.layer_shapes)
         return tuple(session.layer_backend(i) for i in range(n_layers)), session
     from backends import get_backend
@@ -73,7 +75,8 @@ def make_backends(backend, n_layers: int, config: dict, network: Network) -> tup
 class Trainer:
     """A training run: network, optimiser, scheduler, RNG, task and data."""
 
-    def __init__(self, config: dict, backend: str = "cpu", datasets: dict | None = None):
+    def __init__(self, config: dict, backend: str = "cpu", datasets: dict | None = None,
+                 config_dir: Path | None = None):
         tp = config["training_params"]
         self.config = config
         self.backend_name = backend
@@ -90,7 +93,7 @@ class Trainer:
                                              momentum=tp["momentum"])
         self.scheduler = self._make_scheduler(tp["lr_scheduler"])
         backends, self.hardware_session = make_backends(backend, len(self.network.layers),
-                                                        config, self.network)
+                                                        config, self.network, config_dir)
         self.settings = RunSettings(backends=backends, max_dw_norm=tp["max_dw_norm"],
                                     rounding_precision=tp["rounding_precision"])
         self.epoch = 0
@@ -244,7 +247,7 @@ class Trainer:
             info["hardware"] = self.hardware_session.describe()
         return Checkpoint(
             epoch=self.epoch,
-            config={k: v for k, v in self.config.items() if not k.startswith("_")},
+            config=self.config,
             parameters=dict(self.network.state_dict()),
             optimizer=self.optimizer.state_dict(),
             scheduler=self.scheduler.state_dict() if self.scheduler is not None else None,

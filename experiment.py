@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""snnsim's command line: train, evaluate and inspect spiking networks.
+
+    python experiment.py train experiment_configs/yin_yang.yaml
+    python experiment.py inference experiment_results/yin_yang_<stamp> --split test
+    python experiment.py eval experiment_results/yin_yang_<stamp>
+    python experiment.py continue experiment_results/yin_yang_<stamp> 300 "400, 500"
+    python experiment.py import-fastanddeep ../shared/data/fastanddeep/yinyang_et_300epochs
+    python experiment.py calibrate --mock --seed 3 --output my_chip.h5
+
+This is the only place where errors become exit codes: 0 success, 1 a run that
+failed (bad config, data, checkpoint or backend), 2 bad command-line usage,
+130 interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+BACKENDS = ("cpu", "torch", "cuda", "bss2")
+SPLITS = ("test", "val", "train")
+
+
+def _parse_epochs(text: str) -> list[int]:
+    try:
+        epochs = sorted({int(part) for part in text.replace(",", " ").split()})
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"savepoints must be a list of epochs such as \"400, 500\", got {text!r}") from None
+    if not epochs or epochs[0] <= 0:
+        raise argparse.ArgumentTypeError(f"savepoints must be positive epochs, got {text!r}")
+    return epochs
+
+
+def _add_backend(parser: argparse.ArgumentParser, default: str | None) -> None:
+    parser.add_argument("--backend", choices=BACKENDS, default=default,
+                        help="where spike times are computed: cpu (numba, default), torch "
+                             "(reference), cuda (GPU kernel), bss2 (BrainScaleS-2 or its mock)"
+                             + ("" if default else "; default: the backend the run was trained "
+                                                   "with"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="experiment.py",
+        description="Train and evaluate event-driven spiking networks with exact spike-time "
+                    "gradients (fastAndDeep-compatible configs).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n")[1],
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log details (retries, ...)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("train", help="train a network from a YAML config into a new results "
+                                     "folder, then write its plots")
+    p.add_argument("config", type=Path, help="YAML config (published fastAndDeep keys accepted)")
+    _add_backend(p, "cpu")
+    p.add_argument("--output", type=Path, help="results folder (default: "
+                   "experiment_results/<config>_<timestamp> in the working directory); "
+                   "must not exist or be empty")
+    p.add_argument("--seed", type=int, help="override torch_seed and numpy_seed of the config")
+    p.add_argument("--epochs", type=int, help="override epoch_number (e.g. for a quick try)")
+    p.add_argument("--no-plots", action="store_true", help="skip writing the plots at the end")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("inference", help="evaluate a trained network; prints 'accuracy: XX.XX%%'")
+    p.add_argument("results", type=Path, help="results folder of a run")
+    _add_backend(p, None)
+    p.add_argument("--split", choices=SPLITS, default="test", help="data split (default: test)")
+    p.add_argument("--epoch", type=int, help="checkpoint epoch (default: the latest)")
+
+    p = sub.add_parser("eval", help="write the plots of a run into <results>/plots")
+    p.add_argument("results", type=Path, help="results folder of a run")
+    _add_backend(p, None)
+    p.add_argument("--epoch", type=int, help="checkpoint epoch (default: the latest)")
+
+    p = sub.add_parser("continue", help="resume training from a savepoint up to new savepoints")
+    p.add_argument("results", type=Path, help="results folder of a run")
+    p.add_argument("savepoint", type=int, help="epoch of the checkpoint to continue from")
+    p.add_argument("new_savepoints", type=_parse_epochs,
+                   help='epochs to save at, e.g. "400, 500"; training runs to the last one')
+    _add_backend(p, None)
+    p.add_argument("--output", type=Path, help="write into a new folder instead of the same one")
+    p.add_argument("--no-plots", action="store_true", help="skip writing the plots at the end")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("import-fastanddeep", help="convert a network saved by the published "
+                                                  "fastAndDeep code (safely, no code executed)")
+    p.add_argument("published", type=Path, help="folder with *_network.pt and config.yaml")
+    p.add_argument("--output", type=Path, help="results folder (default: "
+                   "experiment_results/<folder>_imported)")
+
+    p = sub.add_parser("calibrate", help="write a BrainScaleS-2 calibration file")
+    p.add_argument("--mock", action="store_true", required=True,
+                   help="generate the calibration of a mock chip (the only mode without a chip)")
+    p.add_argument("--seed", type=int, required=True, help="seed of the mock chip")
+    p.add_argument("--output", type=Path, required=True, help="HDF5 file to write")
+    p.add_argument("--chip-id", help="chip id to record (default: derived from the seed)")
+    return parser
+
+
+def _print_summary(results_dir: Path, summary: dict) -> None:
+    print(f"results: {results_dir}")
+    print(f"test accuracy: {100 * summary['test_accuracy']:.2f}%  "
+          f"(val {100 * summary['val_accuracy']:.2f}%, {summary['epochs']} epochs in "
+          f"{summary['training_seconds']:.1f} s on {summary['backend']})")
+
+
+def _write_plots(results_dir: Path, backend: str | None, epoch: int | None = None) -> None:
+    from snnsim import plots, runs
+
+    trainer = runs.load_trainer(results_dir, epoch, backend)
+    written = plots.write_all(trainer, results_dir / "plots")
+    print(f"plots: {len(written)} files in {results_dir / 'plots'}")
+
+
+def run(args: argparse.Namespace) -> None:
+    from snnsim import runs
+
+    if args.command == "train":
+        results_dir, summary = runs.train(args.config, args.backend, args.output, args.seed,
+                                          args.epochs, progress=not args.quiet)
+        _print_summary(results_dir, summary)
+        if not args.no_plots:
+            _write_plots(results_dir, args.backend)
+    elif args.command == "continue":
+        results_dir, summary = runs.continue_training(args.results, args.savepoint,
+                                                      args.new_savepoints, args.backend,
+                                                      args.output, progress=not args.quiet)
+        _print_summary(results_dir, summary)
+        if not args.no_plots:
+            _write_plots(results_dir, args.backend)
+    elif args.command == "inference":
+        result = runs.inference(args.results, args.split, args.backend, args.epoch)
+        print(f"accuracy: {100 * result.accuracy:.2f}%  loss: {result.loss:.5f}  "
+              f"({args.split}, {len(result.labels)} samples)")
+    elif args.command == "eval":
+        _write_plots(args.results, args.backend, args.epoch)
+    elif args.command == "import-fastanddeep":
+        results_dir = runs.import_fastanddeep(args.published, args.output)
+        print(f"imported into {results_dir}")
+    elif args.command == "calibrate":
+        from calibration import generate_mock_calibration
+
+        calibration = generate_mock_calibration(args.seed, chip_id=args.chip_id)
+        calibration.save(args.output)
+        print(f"mock calibration of chip {calibration.chip_id} written to {args.output}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        run(args)
+    except KeyboardInterrupt:
+        print("interrupted; checkpoints written so far are intact", file=sys.stderr)
+        return 130
+    except (ValueError, TypeError, OSError, RuntimeError, ImportError) as error:
+        if args.verbose:
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

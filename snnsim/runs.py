@@ -1,0 +1,144 @@
+"""Runs as the command line drives them: train, continue, inference, import.
+
+Each function works on a results folder (see `snnsim.results`) and raises on bad
+input; `experiment.py` turns the errors into messages and exit codes.
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import torch
+import yaml
+from tqdm import tqdm
+
+from snnsim.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from snnsim.config import ConfigError, load_config, resolve_config
+from snnsim.network import Network
+from snnsim.results import (checkpoint_path, find_checkpoint, list_checkpoints, new_results_dir,
+                            write_metrics_csv, write_yaml)
+from snnsim.training import Evaluation, Trainer
+
+
+def _train_until(trainer: Trainer, results_dir: Path, last_epoch: int, snapshots: list[int],
+                 progress: bool) -> None:
+    """Train epochs trainer.epoch+1 .. last_epoch, writing checkpoints and metrics."""
+    epochs = range(trainer.epoch, last_epoch)
+    with tqdm(epochs, desc="training", unit="epoch", disable=not progress,
+              mininterval=1.0) as bar:
+        for _ in bar:
+            metrics = trainer.train_epoch()
+            bar.set_postfix(loss=f"{metrics['train_loss']:.4f}",
+                            train=f"{100 * metrics['train_accuracy']:.1f}%",
+                            val=f"{100 * metrics['val_accuracy']:.1f}%", refresh=False)
+            write_metrics_csv(results_dir / "metrics.csv", trainer.history)
+            if trainer.epoch in snapshots or trainer.epoch == last_epoch:
+                save_checkpoint(checkpoint_path(results_dir, trainer.epoch), trainer.checkpoint())
+
+
+def _summarise(trainer: Trainer, results_dir: Path) -> dict:
+    test = trainer.evaluate("test")
+    summary = {
+        "epochs": trainer.epoch,
+        "backend": trainer.backend_name,
+        "test_accuracy": test.accuracy,
+        "test_loss": test.loss,
+        "val_accuracy": trainer.history["val_accuracy"][-1],
+        "train_accuracy": trainer.history["train_accuracy"][-1],
+        "training_seconds": round(float(sum(trainer.history["epoch_seconds"])), 2),
+    }
+    write_yaml(results_dir / "summary.yaml", summary)
+    return summary
+
+
+def train(config_path: Path, backend: str = "cpu", output: Path | None = None,
+          seed: int | None = None, epochs: int | None = None,
+          progress: bool = True) -> tuple[Path, dict]:
+    """Train a config from scratch into a new results folder; returns (folder, summary)."""
+    config = load_config(config_path)
+    tp = config["training_params"]
+    if seed is not None:
+        tp["torch_seed"] = tp["numpy_seed"] = seed
+    if epochs is not None:
+        tp["epoch_number"] = epochs
+        tp["epoch_snapshots"] = [e for e in tp["epoch_snapshots"] if e <= epochs]
+    trainer = Trainer(config, backend, config_dir=Path(config_path).resolve().parent)
+    results_dir = new_results_dir(config_path, output)
+    write_yaml(results_dir / "config.yaml", trainer.config)
+    _train_until(trainer, results_dir, tp["epoch_number"], tp["epoch_snapshots"], progress)
+    return results_dir, _summarise(trainer, results_dir)
+
+
+def load_trainer(results_dir: Path, epoch: int | None = None,
+                 backend: str | None = None) -> Trainer:
+    """A trainer restored from a results folder's checkpoint (default: the latest)."""
+    checkpoint = load_checkpoint(find_checkpoint(results_dir, epoch))
+    config = resolve_config(checkpoint.config, source=f"{results_dir} checkpoint config")
+    backend = backend or checkpoint.info.get("backend") or "cpu"
+    trainer = Trainer(config, backend, config_dir=Path(results_dir))
+    trainer.restore(checkpoint)
+    return trainer
+
+
+def continue_training(results_dir: Path, from_epoch: int, snapshots: list[int],
+                      backend: str | None = None, output: Path | None = None,
+                      progress: bool = True) -> tuple[Path, dict]:
+    """Resume from the checkpoint of `from_epoch` up to max(snapshots), saving at each."""
+    results_dir = Path(results_dir)
+    if not snapshots or min(snapshots) <= from_epoch:
+        raise ValueError(f"new savepoints {snapshots} must all lie after the savepoint "
+                         f"{from_epoch} that training continues from")
+    trainer = load_trainer(results_dir, from_epoch, backend)
+    target = results_dir if output is None else new_results_dir(results_dir, output)
+    clash = sorted(set(snapshots) & set(list_checkpoints(target)))
+    if clash:
+        raise FileExistsError(f"{target} already has checkpoints for epochs {clash}; "
+                              f"continue into another folder with --output")
+    tp = trainer.config["training_params"]
+    tp["epoch_number"] = max(snapshots)
+    tp["epoch_snapshots"] = sorted(snapshots)
+    write_yaml(target / "config.yaml", trainer.config)
+    _train_until(trainer, target, max(snapshots), snapshots, progress)
+    return target, _summarise(trainer, target)
+
+
+def inference(results_dir: Path, split: str = "test", backend: str | None = None,
+              epoch: int | None = None) -> Evaluation:
+    """Evaluate a trained network of a results folder on one split."""
+    return load_trainer(results_dir, epoch, backend).evaluate(split)
+
+
+def import_fastanddeep(published_dir: Path, output: Path | None = None) -> Path:
+    """Convert a network saved by the published code into a results folder of ours."""
+    from snnsim.fastanddeep import load_published_network
+
+    published = load_published_network(published_dir)
+    raw = copy.deepcopy(published.config)
+    config = resolve_config(raw, source=f"{published_dir}/config.yaml")
+    network = Network(config, torch.Generator().manual_seed(0))
+    if len(published.weights) != len(network.layers):
+        raise ConfigError(f"{published_dir}: the saved network has {len(published.weights)} "
+                          f"layers, its config {len(network.layers)}")
+    with torch.no_grad():
+        for layer, weight in zip(network.layers, published.weights):
+            if tuple(layer.weight.shape) != weight.shape:
+                raise ConfigError(f"{published_dir}: weight shape {weight.shape} does not fit "
+                                  f"the config's layer {tuple(layer.weight.shape)}")
+            layer.weight.copy_(torch.from_numpy(weight))
+    if output is None:
+        output = Path.cwd() / "experiment_results" / f"{Path(published_dir).name}_imported"
+    results_dir = new_results_dir(published_dir, output)
+    write_yaml(results_dir / "config.yaml", config)
+    epoch = config["training_params"]["epoch_number"]
+    save_checkpoint(checkpoint_path(results_dir, epoch), Checkpoint(
+        epoch=epoch, config=config, parameters=dict(network.state_dict()),
+        info={"backend": "cpu", "imported_from": str(Path(published_dir).resolve())}))
+    (results_dir / "IMPORTED.txt").write_text(
+        f"Imported from {Path(published_dir).resolve()} by snnsim (weights only; the published "
+        f"optimiser state and histories are not part of the saved network).\n")
+    return results_dir
+
+
+def read_summary(results_dir: Path) -> dict:
+    path = Path(results_dir) / "summary.yaml"
+    return yaml.safe_load(path.read_text()) if path.is_file() else {}
