@@ -199,9 +199,9 @@ def _per_layer(where: str, values, n_layers: int, name: str, default=None) -> li
     return list(values)
 
 
-def _expand_layout(layout: dict, missing_spikes) -> list[dict]:
+def _expand_layout(layout: dict, missing_spikes, source: str) -> list[dict]:
     """The published shorthand as an explicit list of lif_ttfs layer entries."""
-    where = "network_layout"
+    where = f"{source}: network_layout"
     sizes = layout["layer_sizes"]
     if sizes is None:
         raise ConfigError(f"{where}: give either 'layer_sizes' (published form) or 'layers'")
@@ -217,7 +217,7 @@ def _expand_layout(layout: dict, missing_spikes) -> list[dict]:
         bias_times = _per_layer(where, bias_times, n_layers, "bias_times")
     else:
         bias_times = [list(bias_times)] * n_layers
-    missing = _per_layer("training_params", missing_spikes, n_layers,
+    missing = _per_layer(f"{source}: training_params", missing_spikes, n_layers,
                          "max_num_missing_spikes", 1.0)
     layers = []
     for i in range(n_layers):
@@ -264,7 +264,7 @@ def resolve_config(raw: dict, source: str = "config") -> dict:
     layout = validate_section(f"{source}: network_layout", config["network_layout"],
                               LAYOUT_FIELDS)
     if layout["layers"] is None:
-        layers = _expand_layout(layout, training["max_num_missing_spikes"])
+        layers = _expand_layout(layout, training["max_num_missing_spikes"], source)
     else:
         layers = []
         for i, entry in enumerate(layout["layers"]):

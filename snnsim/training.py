@@ -21,6 +21,7 @@ continued from a checkpoint is identical to an uninterrupted one.
 """
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -248,9 +249,10 @@ class Trainer:
         return Checkpoint(
             epoch=self.epoch,
             config=self.config,
-            parameters=dict(self.network.state_dict()),
-            optimizer=self.optimizer.state_dict(),
-            scheduler=self.scheduler.state_dict() if self.scheduler is not None else None,
+            parameters={k: v.detach().clone() for k, v in self.network.state_dict().items()},
+            optimizer=copy.deepcopy(self.optimizer.state_dict()),
+            scheduler=(copy.deepcopy(self.scheduler.state_dict()) if self.scheduler is not None
+                       else None),
             rng={"torch": self.generator.get_state()},
             metrics={key: np.asarray(values, dtype=np.float64)
                      for key, values in self.history.items()},
