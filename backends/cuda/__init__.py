@@ -1,0 +1,181 @@
+"""`cuda` backend: the event walk and its gradients as CUDA kernels.
+
+The math is that of the `torch` backend (equations in `backends/torch_backend.py`),
+written once as `__host__ __device__` functions in `csrc/spike_math.h`:
+
+* forward: one thread block per sample sorts the sample's input times once into
+  shared memory; each thread then walks the sorted inputs for one output neuron,
+  solving for the crossing only where the membrane reaches threshold in an interval;
+* backward: the implicit-function-theorem gradients, in three passes without
+  atomics (per (sample, neuron) slope; per (input, neuron) weight gradient over a
+  chunk of the batch, chunks summed here; per (sample, input) input-time gradient),
+  so results are reproducible run to run.
+
+Both run in the dtype of the inputs (float64 or float32) on the device of `t_in`
+(CPU tensors are computed on the current CUDA device and returned on the CPU), on
+torch's current stream. The kernels are bound with pybind11 (`_snnsim_cuda`) and
+take raw device pointers, so they build without torch headers; `_snnsim_host` is
+the same math compiled for the CPU, which the tests compare with the other backends.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from backends import BackendUnavailableError
+from snnsim.params import DOUBLE, EQUAL, NeuronParams
+
+try:
+    from backends.cuda import _snnsim_cuda
+except ImportError as error:
+    _snnsim_cuda = None
+    _IMPORT_ERROR: ImportError | None = error
+else:
+    _IMPORT_ERROR = None
+
+REGIME_CODES = {EQUAL: 0, DOUBLE: 1}  # anything else: 2 (general), as in spike_math.h
+WEIGHT_GRADIENT_THREADS = 1 << 16  # batch chunks of the weight gradient fill about this many
+_available = False  # set once check_available has passed
+
+
+def check_available() -> None:
+    """Raise BackendUnavailableError saying why the cuda backend cannot run here."""
+    global _available
+    if _available:
+        return
+    if _snnsim_cuda is None:
+        raise BackendUnavailableError(
+            "backend 'cuda' is unavailable: its extension backends.cuda._snnsim_cuda is not "
+            f"built ({_IMPORT_ERROR}). It is compiled at install time only where nvcc is found "
+            "(CUDA_HOME or PATH); reinstall with `pip install -e . -v` there and read the "
+            "'snnsim: skipping' message for the reason"
+        )
+    if torch.version.cuda is None:
+        raise BackendUnavailableError(
+            f"backend 'cuda' is unavailable: this torch build ({torch.__version__}) has no CUDA "
+            "support; install a CUDA build of torch"
+        )
+    if not torch.cuda.is_available():
+        raise BackendUnavailableError(
+            "backend 'cuda' is unavailable: no CUDA device is visible "
+            "(torch.cuda.is_available() is False; check the driver and CUDA_VISIBLE_DEVICES)"
+        )
+    problem = _snnsim_cuda.runtime_problem()
+    if problem:
+        raise BackendUnavailableError(
+            f"backend 'cuda' is unavailable: the CUDA runtime of backends.cuda._snnsim_cuda "
+            f"reports: {problem} (a driver older than the nvcc used to build it?)"
+        )
+    _available = True
+
+
+def _device_of(x: torch.Tensor) -> torch.device:
+    return x.device if x.is_cuda else torch.device("cuda", torch.cuda.current_device())
+
+
+def _launch(x: torch.Tensor) -> tuple[int, int, int]:
+    """(bits, device index, stream) for kernels working on tensor `x`."""
+    return (64 if x.dtype == torch.float64 else 32, x.device.index,
+            torch.cuda.current_stream(x.device).cuda_stream)
+
+
+def _matrix(x: torch.Tensor) -> tuple[int, int, int]:
+    return (x.data_ptr(), x.stride(0), x.stride(1))
+
+
+def _neurons(params: NeuronParams, n_out: int, like: torch.Tensor):
+    """Kernel view of the per-neuron parameters, and the device arrays it points into.
+
+    A parameter shared by all neurons travels as a value, so the common case costs
+    no host-to-device copy.
+    """
+    arrays = params.arrays(n_out)
+    keep = [torch.as_tensor(a, dtype=like.dtype, device=like.device) if a.size > 1 else None
+            for a in arrays]
+    pointers = tuple(0 if t is None else t.data_ptr() for t in keep)
+    values = tuple(float(a[0]) for a in arrays)
+    return pointers + values, keep
+
+
+def forward(t_in: torch.Tensor, w: torch.Tensor, params: NeuronParams) -> torch.Tensor:
+    """First spike times t_out[B, M] (+inf: no spike) for inputs t_in[B, N], weights w[N, M]."""
+    check_available()
+    device = _device_of(t_in)
+    with torch.cuda.device(device):
+        t = t_in.detach().to(device)
+        weights = w.detach().to(device=device, dtype=t.dtype)
+        batch, n_in = t.shape
+        n_out = weights.shape[1]
+        t_out = torch.empty((batch, n_out), dtype=t.dtype, device=device)
+        neurons, _keep = _neurons(params, n_out, t)
+        scratch_times = scratch_index = None
+        if n_in * (t.element_size() + 4) > _snnsim_cuda.MAX_SHARED_BYTES:
+            scratch_times = torch.empty((batch, n_in), dtype=t.dtype, device=device)
+            scratch_index = torch.empty((batch, n_in), dtype=torch.int32, device=device)
+        _snnsim_cuda.forward(
+            _launch(t), _matrix(t), _matrix(weights), batch, n_in, n_out, neurons,
+            REGIME_CODES.get(params.regime, 2), t_out.data_ptr(),
+            0 if scratch_times is None else scratch_times.data_ptr(),
+            0 if scratch_index is None else scratch_index.data_ptr(),
+        )
+    return t_out.to(t_in.device)
+
+
+def backward(t_in: torch.Tensor, w: torch.Tensor, t_out: torch.Tensor, grad_t_out: torch.Tensor,
+             params: NeuronParams, max_dw_norm: float | None = None):
+    """(grad_t_in[B, N], grad_w[N, M]); see `backends.torch_backend.backward`."""
+    check_available()
+    device = _device_of(t_in)
+    with torch.cuda.device(device):
+        t = t_in.detach().to(device)
+        dtype = t.dtype
+        weights = w.detach().to(device=device, dtype=dtype)
+        spikes = t_out.detach().to(device=device, dtype=dtype)
+        grad = grad_t_out.detach().to(device=device, dtype=dtype)
+        batch, n_in = t.shape
+        n_out = weights.shape[1]
+        n_chunks = max(1, min(batch, 65535,
+                              math.ceil(WEIGHT_GRADIENT_THREADS / max(1, n_in * n_out))))
+        scale = torch.empty((2, batch, n_out), dtype=dtype, device=device)
+        partials = torch.zeros((n_chunks, n_in, n_out), dtype=dtype, device=device)
+        grad_t_in = torch.zeros((batch, n_in), dtype=dtype, device=device)
+        neurons, _keep = _neurons(params, n_out, t)
+        _snnsim_cuda.backward(
+            _launch(t), _matrix(t), _matrix(weights), _matrix(spikes), _matrix(grad), batch, n_in,
+            n_out, neurons, -1.0 if max_dw_norm is None else float(max_dw_norm),
+            scale.data_ptr(), n_chunks, partials.data_ptr(), grad_t_in.data_ptr(),
+        )
+        grad_w = partials[0] if n_chunks == 1 else partials.sum(0)
+    return grad_t_in.to(t_in.device), grad_w.to(device=w.device, dtype=w.dtype)
+
+
+class _LambertW(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        with torch.cuda.device(x.device):
+            source = x.detach().contiguous()
+            w = torch.empty_like(source)
+            _snnsim_cuda.lambertw(_launch(source), source.data_ptr(), w.data_ptr(),
+                                  source.numel())
+        ctx.save_for_backward(w)
+        return w
+
+    @staticmethod
+    def backward(ctx, grad):
+        (w,) = ctx.saved_tensors
+        return grad / (torch.exp(w) * (1.0 + w))  # dW/dx = 1 / (e^W (1 + W))
+
+
+def lambertw(x: torch.Tensor) -> torch.Tensor:
+    """W0(x) elementwise for a float32/float64 CUDA tensor, by the device W0 of the kernels.
+
+    NaN where x < -1/e; differentiable (dW/dx = 1 / (e^W (1 + W))).
+    """
+    check_available()
+    if not torch.is_tensor(x) or not x.is_cuda or x.dtype not in (torch.float32, torch.float64):
+        described = (f"{x.dtype} tensor on {x.device}" if torch.is_tensor(x)
+                     else type(x).__name__)
+        raise TypeError(f"backends.cuda.lambertw expects a float32 or float64 CUDA tensor, "
+                        f"got a {described}; use snnsim.lambertw.lambertw for other tensors")
+    return _LambertW.apply(x)
