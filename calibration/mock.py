@@ -1,0 +1,97 @@
+"""Calibrations of mock chips: realistic fixed-pattern noise drawn from a seed.
+
+The published hardware experiments calibrated every neuron towards tau_m = tau_s =
+6 us, leak 80 and threshold 150 CADC (reset 80 CADC, refractory time 16 us). What
+remains after calibration is modelled as
+
+    value_j = target * (1 + block offset + residual_j)          (time constants, gain)
+    value_j = target + block offset + residual_j                 (threshold, leak in CADC)
+
+* block offset: one draw per CapMem block (4 blocks of 128 neurons: the analog
+  parameter memory is shared per quadrant, so its errors are correlated there);
+* residual_j: Gaussian, truncated at 4 sigma, a few percent for the time constants
+  and the gain, 1-1.5 CADC for the voltages;
+* about 1 % of the neurons did not converge and deviate three times as much.
+
+The `spread` datasets hold the standard deviation of each estimate (repeated
+measurements of the trace fits), not the chip-wide spread, which
+`Calibration.summary()` reports. No neuron gets tau_m within 0.1 % of tau_s (or
+2 tau_s), so every layer runs in the engine's general regime, as on the chip.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import numpy as np
+
+from calibration.store import N_NEURONS, PUBLISHED_TARGETS, PUBLISHED_TIME_SCALE_US, Calibration
+
+N_BLOCKS = 4
+OUTLIER_FRACTION = 0.01
+OUTLIER_FACTOR = 3.0
+TRUNCATE_SIGMA = 4.0
+MIN_RATIO_DISTANCE = 1e-3  # |tau_m / tau_s - 1| and |tau_m / tau_s - 2| at least this
+
+# (block offset sigma, residual sigma): relative for time constants and gain, CADC otherwise.
+NOISE = {
+    "tau_mem": (0.01, 0.035),
+    "tau_syn": (0.01, 0.03),
+    "threshold": (0.5, 1.5),
+    "leak": (0.5, 1.2),
+    "synaptic_gain": (0.01, 0.03),
+}
+RELATIVE = {"tau_mem", "tau_syn", "synaptic_gain"}
+# Standard deviation of the estimates (relative for time constants and gain, CADC otherwise).
+MEASUREMENT_SPREAD = {"tau_mem": 0.015, "tau_syn": 0.015, "threshold": 0.4, "leak": 0.3,
+                      "synaptic_gain": 0.015}
+
+
+def _residuals(rng: np.random.Generator, sigma: float, outliers: np.ndarray) -> np.ndarray:
+    z = rng.standard_normal(N_NEURONS)
+    while np.any(np.abs(z) > TRUNCATE_SIGMA):
+        redraw = np.abs(z) > TRUNCATE_SIGMA
+        z[redraw] = rng.standard_normal(int(redraw.sum()))
+    return sigma * z * np.where(outliers, OUTLIER_FACTOR, 1.0)
+
+
+def generate_mock_calibration(seed: int, chip_id: str | None = None,
+                              created: str | None = None) -> Calibration:
+    """Calibration of a mock chip drawn from `seed` (see the module docstring for the model)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    rng = np.random.default_rng(int(seed))
+    targets = dict(PUBLISHED_TARGETS)
+    nominal = {"tau_mem": targets["target_tau_mem_us"], "tau_syn": targets["target_tau_syn_us"],
+               "threshold": targets["target_threshold_cadc"],
+               "leak": targets["target_leak_cadc"], "synaptic_gain": 1.0}
+    block = np.arange(N_NEURONS) // (N_NEURONS // N_BLOCKS)
+    outliers = rng.random(N_NEURONS) < OUTLIER_FRACTION
+    neurons = {}
+    for name, (block_sigma, sigma) in NOISE.items():
+        deviation = block_sigma * rng.standard_normal(N_BLOCKS)[block] + _residuals(rng, sigma,
+                                                                                   outliers)
+        neurons[name] = (nominal[name] * (1.0 + deviation) if name in RELATIVE
+                         else nominal[name] + deviation)
+    for _ in range(100):
+        ratio = neurons["tau_mem"] / neurons["tau_syn"]
+        close = ((np.abs(ratio - 1.0) < MIN_RATIO_DISTANCE)
+                 | (np.abs(ratio - 2.0) < MIN_RATIO_DISTANCE))
+        if not close.any():
+            break
+        sigma = NOISE["tau_mem"][1]
+        neurons["tau_mem"][close] = nominal["tau_mem"] * (
+            1.0 + sigma * rng.standard_normal(int(close.sum())))
+    spread = {name: (MEASUREMENT_SPREAD[name] * np.abs(neurons[name]) if name in RELATIVE
+                     else np.full(N_NEURONS, MEASUREMENT_SPREAD[name]))
+              for name in NOISE}
+    if created is None:
+        created = datetime.now(timezone.utc).replace(microsecond=0).isoformat()  # noqa: UP017 (3.10)
+    return Calibration(
+        chip_id=chip_id or f"mock-{int(seed)}",
+        created=created,
+        time_scale_us=PUBLISHED_TIME_SCALE_US,
+        neurons=neurons,
+        spread=spread,
+        targets=targets,
+        generator=f"snnsim mock chip, generate_mock_calibration(seed={int(seed)})",
+    )
