@@ -145,6 +145,7 @@ setup(
     description="Event-driven, hardware-aware spiking-network simulator with exact spike-time gradients",
     python_requires=">=3.10",
     packages=["snnsim", "backends", "backends.cuda", "hw", "calibration"],
+    package_data={"calibration": ["*.h5"]},
     install_requires=RUNTIME_REQUIREMENTS,
     extras_require={"test": ["pytest==9.2.0"]},
     ext_modules=_extensions(),

@@ -22,6 +22,7 @@ continued from a checkpoint is identical to an uninterrupted one.
 from __future__ import annotations
 
 import copy
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +63,11 @@ def make_backends(backend, n_layers: int, config: dict, network: Network,
 
         hardware = HardwareConfig.from_dict(config.get("hardware") or {},
                                             base_dir=config_dir)
+        # Record the settings with the calibration's absolute path, and keep weights in the
+        # range the 6-bit synapses can represent (as the published hardware runs did).
+        config["hardware"] = hardware.to_dict()
+        tp = config["training_params"]
+        tp["clip_weights_max"] = min(tp["clip_weights_max"] or math.inf, hardware.max_weight)
         session = ChipSession(hardware, network.layer_shapes)
         return tuple(session.layer_backend(i) for i in range(n_layers)), session
     from backends import get_backend
@@ -246,6 +252,7 @@ class Trainer:
                 "last_bumped": self.last_bumped}
         if self.hardware_session is not None:
             info["hardware"] = self.hardware_session.describe()
+            info["hardware_state"] = self.hardware_session.state_dict()
         return Checkpoint(
             epoch=self.epoch,
             config=self.config,
@@ -276,3 +283,5 @@ class Trainer:
         self.bump_value = float(checkpoint.info.get("bump_value", self.bump_value))
         self.last_bumped = int(checkpoint.info.get("last_bumped", -1))
         self.history = {key: list(checkpoint.metrics.get(key, [])) for key in HISTORY_KEYS}
+        if self.hardware_session is not None and "hardware_state" in checkpoint.info:
+            self.hardware_session.load_state_dict(checkpoint.info["hardware_state"])
