@@ -1,12 +1,22 @@
 """`cpu` backend: the event walk compiled with numba, parallel over the batch.
 
 The math is that of the `torch` backend (see `backends/torch_backend.py` for the
-equations); here it runs as a scalar loop per sample: inputs sorted once, then
-for every input a few multiply-adds per output neuron, and a root solve only for
-a neuron whose membrane reaches threshold inside the current interval. The batch
-is split into one contiguous chunk per thread, so results do not depend on
-scheduling. Kernels are compiled on first use and cached on disk.
+equations). Per sample the finite inputs are gathered and sorted once; the walk
+then runs over the sorted inputs outside and the output neurons inside:
 
+* forward: per input, the interval factors e^{-Δ/tau_m}, K(Δ), e^{-Δ/tau_s} are
+  computed once and shared by all neurons (per neuron only for per-neuron time
+  constants); the neuron loop is branch-free (update (D, U), flag neurons whose
+  membrane may reach threshold in the interval) so that it vectorises, and a
+  root is solved only for flagged neurons;
+* backward: the walk runs backwards from each neuron's last causal input, with
+  the kernel and synaptic factor of every causal input obtained by the
+  recursion  K(s + Δ) = K(s) e^{-Δ/tau_m} + e^{-s/tau_s} K(Δ),
+  e^{-(s + Δ)/tau_s} = e^{-s/tau_s} e^{-Δ/tau_s}  from the same interval factors,
+  so that it costs one exponential per neuron instead of one per (input, neuron).
+
+The batch is split into one contiguous chunk per thread, so results do not
+depend on scheduling. Kernels are compiled on first use and cached on disk.
 Computation is in float64 whatever the input dtype; results are cast back.
 """
 from __future__ import annotations
@@ -16,17 +26,16 @@ import math
 import numba
 import numpy as np
 import torch
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.extending import overload
 
-from snnsim.lambertw import INV_E_HI, lambertw_scalar
+from snnsim.lambertw import INV_E_HI, lambertw_nonpositive
 from snnsim.params import DOUBLE, EQUAL, NeuronParams
 
 MIN_SLOPE_FRACTION = 1e-9
 NEWTON_MAX_ITERATIONS = 100
+INSERTION_SORT_MAX = 16  # longer input lists are bucketed first
 REGIME_CODES = {EQUAL: 0, DOUBLE: 1}  # anything else: 2 (general)
-
-_lambertw = njit(cache=True, error_model="numpy")(lambertw_scalar)
-
 
 @njit(cache=True, error_model="numpy")
 def _kernel(s, tau_m, tau_s):
@@ -34,10 +43,99 @@ def _kernel(s, tau_m, tau_s):
     if s == math.inf:
         return 0.0, 0.0
     synaptic = math.exp(-s / tau_s)
-    a = abs(1.0 / tau_s - 1.0 / tau_m)
+    a = 0.0 if tau_m == tau_s else abs(1.0 / tau_s - 1.0 / tau_m)
     if a == 0.0:
         return synaptic * s / tau_m, synaptic
     return math.exp(-s / max(tau_m, tau_s)) * (-math.expm1(-a * s) / a) / tau_m, synaptic
+
+
+def _at(values, j):
+    """values[j] for a per-neuron array, `values` itself for a value shared by all neurons."""
+    return values[j] if np.ndim(values) else values
+
+
+@overload(_at)
+def _at_overload(values, j):
+    # Compiled per argument type, so loops over neurons that read shared (scalar)
+    # interval factors keep few array operands and vectorise.
+    if isinstance(values, types.Array):
+        return lambda values, j: values[j]
+    return lambda values, j: values
+
+
+@njit(cache=True, error_model="numpy")
+def _interval_factors(delta, tau_m, tau_s):
+    """(e^{-Δ/tau_m}, K(Δ), e^{-Δ/tau_s}) for one neuron."""
+    kernel, decay_s = _kernel(delta, tau_m, tau_s)
+    return (decay_s if tau_m == tau_s else math.exp(-delta / tau_m)), kernel, decay_s
+
+
+@njit(cache=True, error_model="numpy")
+def _shared_interval_factors(keys, n, tau_m, tau_s, decay_m, kernel, decay_s):
+    """Factors of every interval [keys[k], keys[k + 1]] (the last one open-ended) for time
+    constants shared by all neurons, computed in one pass: the exponentials are independent
+    of each other and of the walk, so they overlap instead of delaying it."""
+    for k in range(n):
+        delta = keys[k + 1] - keys[k] if k + 1 < n else math.inf
+        decay_m[k], kernel[k], decay_s[k] = _interval_factors(delta, tau_m, tau_s)
+
+
+@njit(cache=True, error_model="numpy")
+def _per_neuron_interval_factors(delta, tau_m, tau_s, decay_m, kernel, decay_s):
+    for j in range(tau_m.shape[0]):
+        decay_m[j], kernel[j], decay_s[j] = _interval_factors(delta, tau_m[j], tau_s[j])
+
+
+@njit(cache=True, error_model="numpy")
+def _insertion_sort(keys, index, n, sorted_keys, sorted_index):
+    """Insert keys[:n] (with index[:n]) one by one into sorted_keys (may be keys itself)."""
+    for a in range(n):
+        key = keys[a]
+        position = index[a]
+        b = a - 1
+        while b >= 0 and sorted_keys[b] > key:
+            sorted_keys[b + 1] = sorted_keys[b]
+            sorted_index[b + 1] = sorted_index[b]
+            b -= 1
+        sorted_keys[b + 1] = key
+        sorted_index[b + 1] = position
+
+
+@njit(cache=True, error_model="numpy")
+def _sorted_finite_inputs(times, keys, index, scratch_keys, scratch_index, counts):
+    """Sort the finite entries of `times` into keys[:n], their positions into index[:n]; n.
+
+    Stable. Long lists are first distributed into n equal-width buckets (one
+    counting pass), which leaves an insertion sort almost nothing to move.
+    """
+    n = 0
+    for i in range(times.shape[0]):
+        keys[n] = times[i]
+        index[n] = i
+        n += times[i] < math.inf
+    if n > INSERTION_SORT_MAX:
+        lo = keys[0]
+        hi = keys[0]
+        for a in range(1, n):
+            key = keys[a]
+            lo = key if key < lo else lo
+            hi = key if key > hi else hi
+        scale = (n - 1) / (hi - lo) if hi > lo else 0.0
+        if 0.0 < scale < math.inf:
+            counts[:n + 1] = 0
+            for a in range(n):
+                counts[min(int((keys[a] - lo) * scale), n - 1) + 1] += 1
+            for a in range(n):
+                counts[a + 1] += counts[a]
+            for a in range(n):
+                bucket = min(int((keys[a] - lo) * scale), n - 1)
+                scratch_keys[counts[bucket]] = keys[a]
+                scratch_index[counts[bucket]] = index[a]
+                counts[bucket] += 1
+            _insertion_sort(scratch_keys, scratch_index, n, keys, index)
+            return n
+    _insertion_sort(keys, index, n, keys, index)
+    return n
 
 
 @njit(cache=True, error_model="numpy")
@@ -47,30 +145,49 @@ def _membrane(D, U, s, tau_m, tau_s):
 
 
 @njit(cache=True, error_model="numpy")
-def _peak_time(D, U, tau_m, tau_s, regime):
-    if regime == 0:
-        return tau_m * (1.0 - D / U)
-    kappa = tau_s / (tau_m - tau_s)
-    ratio = D / (kappa * U)
-    if not ratio > -1.0:
-        return math.nan
-    return (math.log(tau_m / tau_s) - math.log1p(ratio)) / (1.0 / tau_s - 1.0 / tau_m)
+def _crossing(D, U, delta, d_end, decay_m, tau_m, tau_s, c, regime):
+    """Earliest s in [0, delta] with V'(t_k + s) = c, or -1 if the membrane stays below.
 
-
-@njit(cache=True, error_model="numpy")
-def _solve(D, U, s_hi, tau_m, tau_s, drive, regime):
+    V'(t_k) = D < c, V'(t_k + delta) = d_end; called when d_end >= c or when V' has
+    its peak inside the interval (rising at the start, falling at the end).
+    """
+    reaches_end = d_end >= c
     if regime == 0:
-        z = min(max(-(drive / U) * math.exp(-D / U), -INV_E_HI), 0.0)
-        s = tau_m * (-D / U - _lambertw(z))
+        # Peak at s = tau (1 - D/U), where V' = U e^{-s/tau} >= c  <=>  z >= -1/e.
+        if not reaches_end:
+            s_peak = tau_m * (1.0 - D / U)
+            if not (0.0 < s_peak < delta):
+                return -1.0
+        z = -(c / U) * math.exp(-D / U)
+        if not reaches_end and z < -INV_E_HI:
+            return -1.0
+        s = tau_m * (-D / U - lambertw_nonpositive(min(max(z, -INV_E_HI), 0.0)))
     elif regime == 1:
+        # V' = (D+U) x - U x^2 with x = e^{-s/tau_m}: peak at x = (D+U)/(2U), reaching c
+        # iff the discriminant is >= 0; the earliest crossing is the larger root.
         p = D + U
-        root = (p + math.sqrt(max(p * p - 4.0 * U * drive, 0.0))) / (2.0 * U)
+        discriminant = p * p - 4.0 * U * c
+        if not reaches_end:
+            x_peak = p / (2.0 * U)
+            if not (decay_m < x_peak < 1.0) or discriminant < 0.0:
+                return -1.0
+        root = (p + math.sqrt(max(discriminant, 0.0))) / (2.0 * U)
         s = -tau_m * math.log(root)
     else:
+        s_hi = delta
+        if not reaches_end:
+            kappa = tau_s / (tau_m - tau_s)
+            ratio = D / (kappa * U)
+            if not ratio > -1.0:
+                return -1.0
+            s_peak = (math.log(tau_m / tau_s) - math.log1p(ratio)) / (1.0 / tau_s - 1.0 / tau_m)
+            if not (0.0 < s_peak < delta) or _membrane(D, U, s_peak, tau_m, tau_s) < c:
+                return -1.0
+            s_hi = s_peak
         lo, hi, s = 0.0, s_hi, s_hi
         for _ in range(NEWTON_MAX_ITERATIONS):
             v = _membrane(D, U, s, tau_m, tau_s)
-            f = v - drive
+            f = v - c
             if f == 0.0:
                 break
             if f < 0.0:
@@ -83,133 +200,334 @@ def _solve(D, U, s_hi, tau_m, tau_s, drive, regime):
             s = new_s
             if done:
                 break
-    return min(max(s, 0.0), s_hi)
+        return min(max(s, 0.0), s_hi)
+    return min(max(s, 0.0), delta)
 
 
 def _chunks(batch: int) -> np.ndarray:
+    """Bounds of one contiguous chunk of the batch per thread."""
     n = max(1, min(batch, numba.get_num_threads()))
-    return np.linspace(0, batch, n + 1).astype(np.int64)
+    return np.arange(n + 1, dtype=np.int64) * batch // n
+
+
+@njit(cache=True, error_model="numpy", inline="always")  # no call overhead
+def _walk_interval(D, U, drive_left, out, flagged, t_k, delta, decay_m, kernel, decay_s,
+                   tau_m, tau_s, regime):
+    """Advance every neuron's (D, U) over [t_k, t_k + delta], solving crossings on the way.
+
+    drive_left[j] is neuron j's drive, or +inf once it has fired. The interval
+    factors are scalars (shared time constants) or per-neuron arrays; `flagged` is
+    scratch space. Returns the number of neurons that fired in this interval.
+    """
+    n_out = D.shape[0]
+    n_flagged = 0
+    for j in range(n_out):
+        d_end = D[j] * _at(decay_m, j) + U[j] * _at(kernel, j)
+        u_end = U[j] * _at(decay_s, j)
+        may_cross = (d_end >= drive_left[j]) | (
+            (U[j] > D[j]) & (u_end <= d_end) & (drive_left[j] < math.inf))
+        flagged[j] = may_cross
+        n_flagged += may_cross
+    n_fired = 0
+    for j in range(n_out if n_flagged > 0 else 0):
+        if flagged[j]:
+            l = j if tau_m.shape[0] > 1 else 0
+            d_end = D[j] * _at(decay_m, j) + U[j] * _at(kernel, j)
+            s = _crossing(D[j], U[j], delta, d_end, _at(decay_m, j), tau_m[l], tau_s[l],
+                          drive_left[j], regime)
+            if s >= 0.0:
+                out[j] = t_k + s
+                drive_left[j] = math.inf
+                n_fired += 1
+    for j in range(n_out):
+        d_end = D[j] * _at(decay_m, j) + U[j] * _at(kernel, j)
+        U[j] = U[j] * _at(decay_s, j)
+        D[j] = d_end
+    return n_fired
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def _forward_kernel(t_in, w, tau_m, tau_s, drive, regime, bounds, t_out):
+def _forward_kernel(t_in, w, tau_m, tau_s, drive, regime, bounds, t_out, order, n_finite_out):
+    """t_out[b] for every sample; where order has rows, also each sample's finite inputs in
+    time order (order[b, :n_finite_out[b]]) for the backward pass."""
     n_in = t_in.shape[1]
     n_out = w.shape[1]
-    n_tau = tau_m.shape[0]
-    tau_stride = 1 if n_tau > 1 else 0
-    drive_stride = 1 if drive.shape[0] > 1 else 0
+    per_neuron_tau = tau_m.shape[0] > 1
     for chunk in prange(bounds.shape[0] - 1):
         D = np.empty(n_out)
         U = np.empty(n_out)
-        decay_m = np.empty(n_tau)
-        decay_s = np.empty(n_tau)
-        kernel_delta = np.empty(n_tau)
+        drive_left = np.empty(n_out)
+        flagged = np.empty(n_out, np.bool_)
+        decay_m = np.empty(n_out)
+        kernel = np.empty(n_out)
+        decay_s = np.empty(n_out)
+        keys = np.empty(n_in)
+        index = np.empty(n_in, np.int64)
+        scratch_keys = np.empty(n_in)
+        scratch_index = np.empty(n_in, np.int64)
+        counts = np.empty(n_in + 1, np.int64)
+        interval_decay_m = np.empty(n_in)
+        interval_kernel = np.empty(n_in)
+        interval_decay_s = np.empty(n_in)
         for b in range(bounds[chunk], bounds[chunk + 1]):
-            times = t_in[b]
-            order = np.argsort(times)
+            n_finite = _sorted_finite_inputs(t_in[b], keys, index, scratch_keys, scratch_index,
+                                             counts)
+            if order.shape[0] > 0:
+                order[b, :n_finite] = index[:n_finite]
+                n_finite_out[b] = n_finite
+            if not per_neuron_tau:
+                _shared_interval_factors(keys, n_finite, tau_m[0], tau_s[0], interval_decay_m,
+                                         interval_kernel, interval_decay_s)
             out = t_out[b]
             D[:] = 0.0
             U[:] = 0.0
+            drive_left[:] = drive
             out[:] = math.inf
             n_fired = 0
-            for k in range(n_in):
-                i = order[k]
-                t_k = times[i]
-                if t_k == math.inf or n_fired == n_out:
+            for k in range(n_finite):
+                if n_fired == n_out:
                     break
+                w_k = w[index[k]]
                 for j in range(n_out):
-                    U[j] += w[i, j]
-                t_next = times[order[k + 1]] if k + 1 < n_in else math.inf
-                delta = t_next - t_k
+                    U[j] += w_k[j]
+                t_k = keys[k]
+                delta = keys[k + 1] - t_k if k + 1 < n_finite else math.inf
                 if delta == 0.0:
                     continue
-                for l in range(n_tau):
-                    decay_m[l] = math.exp(-delta / tau_m[l])
-                    kernel_delta[l], decay_s[l] = _kernel(delta, tau_m[l], tau_s[l])
-                for j in range(n_out):
-                    l = j * tau_stride
-                    d_end = D[j] * decay_m[l] + U[j] * kernel_delta[l]
-                    u_end = U[j] * decay_s[l]
-                    if out[j] == math.inf:
-                        c = drive[j * drive_stride]
-                        s_hi = -1.0
-                        if d_end >= c:
-                            s_hi = delta
-                        elif U[j] > D[j] and u_end <= d_end:
-                            s_peak = _peak_time(D[j], U[j], tau_m[l], tau_s[l], regime)
-                            if (s_peak > 0.0 and s_peak < delta
-                                    and _membrane(D[j], U[j], s_peak, tau_m[l], tau_s[l]) >= c):
-                                s_hi = s_peak
-                        if s_hi >= 0.0:
-                            out[j] = t_k + _solve(D[j], U[j], s_hi, tau_m[l], tau_s[l], c,
-                                                  regime)
-                            n_fired += 1
-                    D[j] = d_end
-                    U[j] = u_end
+                if per_neuron_tau:
+                    _per_neuron_interval_factors(delta, tau_m, tau_s, decay_m, kernel, decay_s)
+                    n_fired += _walk_interval(D, U, drive_left, out, flagged, t_k, delta,
+                                              decay_m, kernel, decay_s, tau_m, tau_s, regime)
+                else:
+                    n_fired += _walk_interval(D, U, drive_left, out, flagged, t_k, delta,
+                                              interval_decay_m[k], interval_kernel[k],
+                                              interval_decay_s[k], tau_m, tau_s, regime)
+
+
+@njit(cache=True, error_model="numpy", inline="always")  # no call overhead
+def _recurse_row(kernel_row, synaptic_row, kernel_later, synaptic_later, decay_m, kernel, decay_s):
+    """Kernel and synaptic factor one input earlier: K(s + Δ) = K(s) e^{-Δ/tau_m} + S(s) K(Δ)."""
+    for j in range(kernel_row.shape[0]):
+        kernel_row[j] = kernel_later[j] * _at(decay_m, j) + synaptic_later[j] * _at(kernel, j)
+        synaptic_row[j] = synaptic_later[j] * _at(decay_s, j)
+
+
+@njit(cache=True, error_model="numpy", inline="always")  # no call overhead
+def _weighted_sum(w_row, synaptic_row, kernel_row, factor):
+    """sum_j w_j (S_j - K_j) factor_j, in four interleaved partial sums (latency, not order)."""
+    n = w_row.shape[0]
+    a0 = a1 = a2 = a3 = 0.0
+    j = 0
+    while j + 4 <= n:
+        a0 += w_row[j] * (synaptic_row[j] - kernel_row[j]) * factor[j]
+        a1 += w_row[j + 1] * (synaptic_row[j + 1] - kernel_row[j + 1]) * factor[j + 1]
+        a2 += w_row[j + 2] * (synaptic_row[j + 2] - kernel_row[j + 2]) * factor[j + 2]
+        a3 += w_row[j + 3] * (synaptic_row[j + 3] - kernel_row[j + 3]) * factor[j + 3]
+        j += 4
+    while j < n:
+        a0 += w_row[j] * (synaptic_row[j] - kernel_row[j]) * factor[j]
+        j += 1
+    return (a0 + a1) + (a2 + a3)
+
+
+@njit(cache=True, error_model="numpy")
+def _count_before(keys, n, t):
+    """Number of keys[:n] (sorted) below t; a binary search without unpredictable branches."""
+    if n == 0:
+        return 0
+    base = 0
+    while n > 1:
+        half = n // 2
+        base = base + half if keys[base + half] < t else base
+        n -= half
+    return base + (keys[base] < t)
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
 def _backward_kernel(t_in, w, t_out, grad_t_out, tau_m, tau_s, drive, max_dw_norm, bounds,
-                     grad_t_in, grad_w_parts):
+                     order, n_finite_in, grad_t_in, grad_w_parts):
+    """grad_w_parts[chunk] for every chunk of the batch, and grad_t_in unless it has no rows.
+    Each sample's inputs are sorted here unless order (from the forward pass) has rows."""
     n_in = t_in.shape[1]
     n_out = w.shape[1]
-    tau_stride = 1 if tau_m.shape[0] > 1 else 0
-    drive_stride = 1 if drive.shape[0] > 1 else 0
+    per_neuron_tau = tau_m.shape[0] > 1
     for chunk in prange(bounds.shape[0] - 1):
         grad_w = grad_w_parts[chunk]
-        kernel = np.empty(n_in)
-        synaptic = np.empty(n_in)
+        keys = np.empty(n_in)
+        index = np.empty(n_in, np.int64)
+        scratch_keys = np.empty(n_in)
+        scratch_index = np.empty(n_in, np.int64)
+        counts = np.empty(n_in + 1, np.int64)
+        last_causal = np.empty(n_out, np.int64)
+        first_starting = np.empty(n_in + 1, np.int64)
+        starting = np.empty(n_out, np.int64)
+        kernel_start = np.empty(n_out)
+        synaptic_start = np.empty(n_out)
+        current = np.empty(n_out)
+        weight_factor = np.empty(n_out)
+        time_factor = np.empty(n_out)
+        decay_m = np.empty(n_out)
+        kernel_delta = np.empty(n_out)
+        decay_s = np.empty(n_out)
+        kernels = np.empty((n_in, n_out))
+        synaptics = np.empty((n_in, n_out))
+        interval_decay_m = np.empty(n_in)
+        interval_kernel = np.empty(n_in)
+        interval_decay_s = np.empty(n_in)
         for b in range(bounds[chunk], bounds[chunk + 1]):
-            times = t_in[b]
-            order = np.argsort(times)
+            if order.shape[0] > 0:
+                n_finite = n_finite_in[b]
+                for k in range(n_finite):
+                    index[k] = order[b, k]
+                    keys[k] = t_in[b, index[k]]
+            else:
+                n_finite = _sorted_finite_inputs(t_in[b], keys, index, scratch_keys,
+                                                 scratch_index, counts)
+            # Last causal input (t_i < t*) of each neuron that passes a gradient, the
+            # kernel and synaptic factor there, and the neurons grouped by that input:
+            # starting[first_starting[k]:first_starting[k + 1]].
+            top = -1
+            first_starting[:n_finite + 1] = 0
             for j in range(n_out):
+                last_causal[j] = -1
                 t_star = t_out[b, j]
-                g = grad_t_out[b, j]
-                if t_star == math.inf or g == 0.0:
-                    continue
-                l = j * tau_stride
-                c = drive[j * drive_stride]
-                n_causal = 0
-                current = 0.0
-                largest_kernel = 0.0
-                while n_causal < n_in and times[order[n_causal]] < t_star:
-                    i = order[n_causal]
-                    kernel[n_causal], synaptic[n_causal] = _kernel(t_star - times[i], tau_m[l],
-                                                                   tau_s[l])
-                    current += w[i, j] * synaptic[n_causal]
-                    largest_kernel = max(largest_kernel, kernel[n_causal])
-                    n_causal += 1
-                slope = max((current - c) / tau_m[l], MIN_SLOPE_FRACTION * c / tau_m[l])
-                keep_dw = not (max_dw_norm >= 0.0 and largest_kernel * abs(g) / slope > max_dw_norm)
-                for k in range(n_causal):
-                    i = order[k]
-                    if keep_dw:
-                        grad_w[i, j] -= kernel[k] / slope * g
-                    grad_t_in[b, i] += w[i, j] * (synaptic[k] - kernel[k]) / (tau_m[l] * slope) * g
+                if t_star < math.inf and grad_t_out[b, j] != 0.0:
+                    k = _count_before(keys, n_finite, t_star) - 1
+                    if k >= 0:
+                        l = j if per_neuron_tau else 0
+                        last_causal[j] = k
+                        kernel_start[j], synaptic_start[j] = _kernel(t_star - keys[k], tau_m[l],
+                                                                     tau_s[l])
+                        first_starting[k + 1] += 1
+                        top = max(top, k)
+            if top < 0:
+                continue
+            for k in range(top + 1):
+                first_starting[k + 1] += first_starting[k]
+            for j in range(n_out):
+                k = last_causal[j]
+                if k >= 0:
+                    starting[first_starting[k]] = j
+                    first_starting[k] += 1
+            for k in range(top, 0, -1):  # undo the shift left by filling
+                first_starting[k] = first_starting[k - 1]
+            first_starting[0] = 0
+            # Walk backwards: kernels[k, j] = K(t*_j - t_k) and synaptics[k, j] =
+            # e^{-(t*_j - t_k)/tau_s} for causal inputs, 0 for the others.
+            if not per_neuron_tau:
+                _shared_interval_factors(keys, top + 1, tau_m[0], tau_s[0], interval_decay_m,
+                                         interval_kernel, interval_decay_s)
+            for k in range(top, -1, -1):
+                kernel_row = kernels[k]
+                synaptic_row = synaptics[k]
+                if k == top:
+                    kernel_row[:] = 0.0
+                    synaptic_row[:] = 0.0
+                elif per_neuron_tau:
+                    _per_neuron_interval_factors(keys[k + 1] - keys[k], tau_m, tau_s, decay_m,
+                                                 kernel_delta, decay_s)
+                    _recurse_row(kernel_row, synaptic_row, kernels[k + 1], synaptics[k + 1],
+                                 decay_m, kernel_delta, decay_s)
+                else:
+                    _recurse_row(kernel_row, synaptic_row, kernels[k + 1], synaptics[k + 1],
+                                 interval_decay_m[k], interval_kernel[k], interval_decay_s[k])
+                for q in range(first_starting[k], first_starting[k + 1]):
+                    j = starting[q]
+                    kernel_row[j] = kernel_start[j]
+                    synaptic_row[j] = synaptic_start[j]
+            current[:] = 0.0  # I(t*) of each neuron
+            for k in range(top + 1):
+                w_k = w[index[k]]
+                synaptic_row = synaptics[k]
+                for j in range(n_out):
+                    current[j] += w_k[j] * synaptic_row[j]
+            for j in range(n_out):
+                weight_factor[j] = 0.0
+                time_factor[j] = 0.0
+                k = last_causal[j]
+                if k >= 0:
+                    l = j if per_neuron_tau else 0
+                    # dt*/dt_i = w_i (S_i - K_i) / (tau_m V'_dot), dt*/dw_i = -K_i / V'_dot with
+                    # tau_m V'_dot = I(t*) - c, floored (see the torch backend).
+                    time_factor[j] = grad_t_out[b, j] / max(current[j] - drive[j],
+                                                            MIN_SLOPE_FRACTION * drive[j])
+                    weight_factor[j] = -tau_m[l] * time_factor[j]
+                    if max_dw_norm >= 0.0:
+                        # K is unimodal in s with its peak at s_peak: the largest kernel
+                        # of the causal inputs is at one of the two inputs around t* - s_peak.
+                        if tau_m[l] == tau_s[l]:
+                            s_peak = tau_m[l]
+                        else:
+                            s_peak = (math.log(tau_m[l] / tau_s[l])
+                                      / (1.0 / tau_s[l] - 1.0 / tau_m[l]))
+                        after = min(_count_before(keys, k + 1, t_out[b, j] - s_peak), k)
+                        largest = kernels[after, j]
+                        if after > 0:
+                            largest = max(largest, kernels[after - 1, j])
+                        if largest * abs(weight_factor[j]) > max_dw_norm:
+                            weight_factor[j] = 0.0
+            for k in range(top + 1):
+                i = index[k]
+                grad_w_k = grad_w[i]
+                kernel_row = kernels[k]
+                for j in range(n_out):
+                    grad_w_k[j] += kernel_row[j] * weight_factor[j]
+                if grad_t_in.shape[0] > 0:
+                    grad_t_in[b, i] = _weighted_sum(w[i], synaptics[k], kernel_row, time_factor)
 
 
 def _numpy64(x: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float64)
 
 
+def _neuron_arrays(params: NeuronParams, n_out: int):
+    """(tau_m, tau_s, drive): time constants of length 1 or n_out, drive of length n_out."""
+    tau_m, tau_s, drive = params.arrays(n_out)
+    return tau_m, tau_s, (drive if drive.shape[0] == n_out else np.full(n_out, drive[0]))
+
+
 def forward(t_in: torch.Tensor, w: torch.Tensor, params: NeuronParams) -> torch.Tensor:
     """First spike times t_out[B, M] (+inf: no spike) for inputs t_in[B, N], weights w[N, M]."""
-    tau_m, tau_s, drive = params.arrays(w.shape[1])
-    t_out = np.empty((t_in.shape[0], w.shape[1]))
+    return _forward(t_in, w, params, keep_order=False)[0]
+
+
+def forward_with_state(t_in: torch.Tensor, w: torch.Tensor, params: NeuronParams):
+    """(`forward`, state for `backward_with_state`): the state holds each sample's finite
+    inputs in time order, so that the backward pass need not sort them again."""
+    return _forward(t_in, w, params, keep_order=True)
+
+
+def _forward(t_in, w, params, keep_order):
+    tau_m, tau_s, drive = _neuron_arrays(params, w.shape[1])
+    batch, n_in = t_in.shape
+    t_out = np.empty((batch, w.shape[1]))
+    order = np.empty((batch, n_in) if keep_order else (0, 0), dtype=np.int32)
+    n_finite = np.empty(batch if keep_order else 0, dtype=np.int32)
     _forward_kernel(_numpy64(t_in), _numpy64(w), tau_m, tau_s, drive,
-                    REGIME_CODES.get(params.regime, 2), _chunks(t_in.shape[0]), t_out)
-    return torch.from_numpy(t_out).to(dtype=t_in.dtype, device=t_in.device)
+                    REGIME_CODES.get(params.regime, 2), _chunks(batch), t_out, order, n_finite)
+    state = (order, n_finite) if keep_order else None
+    return torch.from_numpy(t_out).to(dtype=t_in.dtype, device=t_in.device), state
 
 
 def backward(t_in: torch.Tensor, w: torch.Tensor, t_out: torch.Tensor, grad_t_out: torch.Tensor,
              params: NeuronParams, max_dw_norm: float | None = None):
     """(grad_t_in[B, N], grad_w[N, M]); see `backends.torch_backend.backward`."""
-    tau_m, tau_s, drive = params.arrays(w.shape[1])
+    return backward_with_state(None, t_in, w, t_out, grad_t_out, params, max_dw_norm)
+
+
+def backward_with_state(state, t_in: torch.Tensor, w: torch.Tensor, t_out: torch.Tensor,
+                        grad_t_out: torch.Tensor, params: NeuronParams,
+                        max_dw_norm: float | None = None, *, input_grad: bool = True):
+    """`backward` reusing the state of `forward_with_state` (None: sort the inputs again);
+    with input_grad=False the input-time gradient is neither computed nor returned (None)."""
+    tau_m, tau_s, drive = _neuron_arrays(params, w.shape[1])
     bounds = _chunks(t_in.shape[0])
-    grad_t_in = np.zeros(t_in.shape)
+    order, n_finite = state if state is not None else (np.empty((0, 0), np.int32),
+                                                        np.empty(0, np.int32))
+    grad_t_in = np.zeros(t_in.shape if input_grad else (0, 0))
     grad_w_parts = np.zeros((bounds.shape[0] - 1,) + tuple(w.shape))
     _backward_kernel(_numpy64(t_in), _numpy64(w), _numpy64(t_out), _numpy64(grad_t_out),
                      tau_m, tau_s, drive, -1.0 if max_dw_norm is None else float(max_dw_norm),
-                     bounds, grad_t_in, grad_w_parts)
+                     bounds, order, n_finite, grad_t_in, grad_w_parts)
     as_tensor = (lambda x, like: torch.from_numpy(x).to(dtype=like.dtype, device=like.device))
-    return as_tensor(grad_t_in, t_in), as_tensor(grad_w_parts.sum(0), w)
+    return (as_tensor(grad_t_in, t_in) if input_grad else None), as_tensor(grad_w_parts.sum(0), w)

@@ -78,16 +78,34 @@ def membrane(D, U, s, tau_m, tau_s):
     return D * torch.exp(-s / tau_m) + U * psp_kernel(s, tau_m, tau_s)
 
 
-def peak_time(D, U, tau_m, tau_s, regime: str):
-    """Time s_p > 0 of the extremum of V'(t_k + s) where dV'/ds = 0 (NaN where none).
+def peak_reaches_threshold(D, U, delta, tau_m, tau_s, drive, regime: str):
+    """(reaches, s_peak): whether V'(t_k + s) has its peak at some s_peak in (0, delta) with
+    V'(s_peak) >= drive, for neurons whose V' rises at s = 0 and falls at s = delta.
 
-    tau_m = tau_s: s_p = tau (1 - D/U); otherwise, with kappa = tau_s/(tau_m - tau_s),
-    s_p = (ln(tau_m/tau_s) - log1p(D/(kappa U))) / (1/tau_s - 1/tau_m).
+    tau_m = tau_s: s_peak = tau (1 - D/U), where V' = U e^{-s_peak/tau}; it reaches the
+                   drive iff z = -(drive/U) e^{-D/U} >= -1/e (the argument of W0).
+    tau_m = 2 tau_s: with x = e^{-s/tau_m}, V' = (D+U) x - U x^2 peaks at x = (D+U)/(2U),
+                   reaching the drive iff the discriminant (D+U)^2 - 4 U drive >= 0.
+    otherwise:     with kappa = tau_s/(tau_m - tau_s),
+                   s_peak = (ln(tau_m/tau_s) - log1p(D/(kappa U))) / (1/tau_s - 1/tau_m),
+                   and V' is evaluated there.
     """
     if regime == EQUAL:
-        return tau_m * (1.0 - D / U)
+        s_peak = tau_m * (1.0 - D / U)
+        z = -(drive / U) * torch.exp(-D / U)
+        return (s_peak > 0) & (s_peak < delta) & (z >= -INV_E_HI), s_peak
+    if regime == DOUBLE:
+        p = D + U
+        x_peak = p / (2.0 * U)
+        reaches = ((x_peak > torch.exp(-delta / tau_m)) & (x_peak < 1.0)
+                   & (p * p - 4.0 * U * drive >= 0))
+        return reaches, -tau_m * torch.log(x_peak)
     kappa = tau_s / (tau_m - tau_s)
-    return (torch.log(tau_m / tau_s) - torch.log1p(D / (kappa * U))) / (1.0 / tau_s - 1.0 / tau_m)
+    s_peak = ((torch.log(tau_m / tau_s) - torch.log1p(D / (kappa * U)))
+              / (1.0 / tau_s - 1.0 / tau_m))
+    inside = (s_peak > 0) & (s_peak < delta)
+    s_peak = torch.where(inside, s_peak, 0.0)
+    return inside & (membrane(D, U, s_peak, tau_m, tau_s) >= drive), s_peak
 
 
 def solve_crossing(D, U, s_hi, tau_m, tau_s, drive, regime: str):
@@ -152,11 +170,10 @@ def forward(t_in: torch.Tensor, w: torch.Tensor, params: NeuronParams) -> torch.
         s_hi = delta.expand_as(D)
         crossing = hit_end
         if bool(rising_then_falling.any()):
-            s_peak = peak_time(D, U, tau_m, tau_s, regime)
-            s_peak = torch.where(rising_then_falling & (s_peak > 0) & (s_peak < s_hi), s_peak, 0.0)
-            hit_peak = (rising_then_falling & (s_peak > 0)
-                        & (membrane(D, U, s_peak, tau_m, tau_s) >= drive))
-            s_hi = torch.where(hit_peak, s_peak, s_hi)
+            reaches, s_peak = peak_reaches_threshold(D, U, s_hi, tau_m, tau_s, drive, regime)
+            hit_peak = rising_then_falling & reaches
+            if regime not in (EQUAL, DOUBLE):  # the Newton bracket ends at the peak
+                s_hi = torch.where(hit_peak, s_peak, s_hi)
             crossing = crossing | hit_peak
         if bool(crossing.any()):
             b, j = crossing.nonzero(as_tuple=True)
@@ -164,6 +181,8 @@ def forward(t_in: torch.Tensor, w: torch.Tensor, params: NeuronParams) -> torch.
             s = solve_crossing(D[b, j], U[b, j], s_hi[b, j], pick(tau_m), pick(tau_s),
                                pick(drive), regime)
             t_out[b, j] = t_k[b, 0] + s
+            if bool(torch.isfinite(t_out).all()):
+                break
         D, U = D_end, U_end
     return t_out
 

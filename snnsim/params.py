@@ -7,7 +7,8 @@ C = tau_m * g_L, so g_L only enters through the drive needed to reach threshold,
 g_L (theta - E_L), and published weights mean the same here.
 
 Each field is a float or, for hardware models with fixed-pattern noise, a 1-D
-array with one value per neuron of the layer.
+array with one value per neuron of the layer (stored as a read-only copy, so a
+record cannot change after it was validated).
 """
 from __future__ import annotations
 
@@ -24,7 +25,13 @@ GENERAL = "general"  # any other ratio: bracketed Newton on each interval
 
 
 def _as_value(name: str, value) -> Value:
-    array = np.asarray(value, dtype=np.float64)
+    try:
+        if value is None or isinstance(value, (str, bytes)):
+            raise TypeError
+        array = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"NeuronParams.{name} must be a number or a 1-D array of numbers, "
+                         f"got {value!r}") from error
     if array.ndim > 1 or array.size == 0:
         raise ValueError(
             f"NeuronParams.{name} must be a number or a 1-D array (one value per neuron), "
@@ -32,7 +39,10 @@ def _as_value(name: str, value) -> Value:
         )
     if not np.all(np.isfinite(array)):
         raise ValueError(f"NeuronParams.{name} must be finite, got {value!r}")
-    return float(array) if array.ndim == 0 else array
+    if array.ndim == 0:
+        return float(array)
+    array.flags.writeable = False
+    return array
 
 
 @dataclass(frozen=True, eq=False)
@@ -65,11 +75,16 @@ class NeuronParams:
                                                     "g_leak")} - {1}
         if len(sizes) > 1:
             raise ValueError(f"NeuronParams per-neuron arrays have different lengths {sorted(sizes)}")
-        self.regime  # noqa: B018 -- raises for a mix of regimes
+        # Derived values are computed once: the engine asks for them on every call.
+        object.__setattr__(self, "_regime", self._find_regime())
+        object.__setattr__(self, "_arrays", {})
 
     @property
     def regime(self) -> str:
         """Which closed form applies: EQUAL, DOUBLE or GENERAL (the same for every neuron)."""
+        return self._regime
+
+    def _find_regime(self) -> str:
         tau_m, tau_s = np.asarray(self.tau_mem), np.asarray(self.tau_syn)
         if np.all(tau_m == tau_s):
             return EQUAL
@@ -94,6 +109,11 @@ class NeuronParams:
 
         drive = g_L (theta - E_L) is the value that sum_i w_i K(t - t_i) must reach.
         """
+        if n_neurons not in self._arrays:
+            self._arrays[n_neurons] = self._compute_arrays(n_neurons)
+        return tuple(a.copy() for a in self._arrays[n_neurons])
+
+    def _compute_arrays(self, n_neurons: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if self.n_neurons not in (None, n_neurons):
             raise ValueError(
                 f"NeuronParams has per-neuron values for {self.n_neurons} neurons, "

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
+from numba import njit
 
 from snnsim.lambertw import lambertw
 from snnsim.params import EQUAL, NeuronParams
@@ -19,32 +21,51 @@ def integrate_first_spike_times(t_in: torch.Tensor, w: torch.Tensor, params: Neu
     """First threshold crossings of the LIF ODE integrated with forward Euler on a grid.
 
         I(t + dt) = I(t) e^{-dt/tau_s} + sum of weights of inputs arriving in (t, t + dt]
-        V'(t + dt) = V'(t) + dt (I(t) - V'(t)) / tau_m         (V' = g_L (V - E_L))
+        V'(t + dt) = V'(t) + dt (I(t + dt) - V'(t)) / tau_m      (V' = g_L (V - E_L))
 
     The crossing time is interpolated linearly inside the step where V' reaches
     g_L (theta - E_L); +inf if it does not happen before `sim_time`. Error O(dt).
+    Computed in float64 on the CPU (a plain compiled loop over samples and steps),
+    returned in the dtype and on the device of `t_in`.
     """
     n_out = w.shape[1]
-    tau_m, tau_s, drive = (torch.as_tensor(a, dtype=t_in.dtype, device=t_in.device)
+    tau_m, tau_s, drive = (np.broadcast_to(a, (n_out,)).astype(np.float64)
                            for a in params.arrays(n_out))
     n_steps = int(math.ceil(sim_time / resolution))
-    arrival = torch.ceil(t_in / resolution).clamp(max=n_steps + 1)
-    arrival = torch.where(torch.isfinite(t_in), arrival, n_steps + 1).long()
-    drive_per_step = t_in.new_zeros(t_in.shape[0], n_steps + 2, n_out)
-    drive_per_step.scatter_add_(1, arrival[:, :, None].expand(-1, -1, n_out),
-                                w[None].expand(t_in.shape[0], -1, -1).contiguous())
-    current = t_in.new_zeros(t_in.shape[0], n_out)
-    v = t_in.new_zeros(t_in.shape[0], n_out)
-    t_out = t_in.new_full((t_in.shape[0], n_out), math.inf)
-    synaptic_decay = torch.exp(-resolution / tau_s)
-    for step in range(n_steps):
-        current = current * synaptic_decay + drive_per_step[:, step]
-        v_next = v + resolution * (current - v) / tau_m
-        crossed = torch.isinf(t_out) & (v_next >= drive)
-        fraction = (drive - v) / (v_next - v)
-        t_out = torch.where(crossed, (step + fraction) * resolution, t_out)
-        v = v_next
-    return t_out
+    times = t_in.detach().cpu().double().numpy()
+    with np.errstate(invalid="ignore"):
+        arrival = np.where(np.isfinite(times),
+                           np.ceil(times / resolution).clip(max=n_steps + 1), n_steps + 1)
+    t_out = np.full((t_in.shape[0], n_out), math.inf)
+    _euler_first_crossings(arrival.astype(np.int64), w.detach().cpu().double().numpy(),
+                           np.exp(-resolution / tau_s), resolution / tau_m, drive, n_steps,
+                           resolution, t_out)
+    return torch.from_numpy(t_out).to(dtype=t_in.dtype, device=t_in.device)
+
+
+@njit(cache=True)
+def _euler_first_crossings(arrival, w, synaptic_decay, step_over_tau_m, drive, n_steps,
+                           resolution, t_out):
+    """Euler steps of `integrate_first_spike_times`; arrival[b, i] is the step of input i."""
+    n_in, n_out = w.shape
+    current = np.zeros(n_out)
+    v = np.zeros(n_out)
+    for b in range(arrival.shape[0]):
+        order = np.argsort(arrival[b])
+        current[:] = 0.0
+        v[:] = 0.0
+        next_input = 0
+        for step in range(n_steps):
+            for j in range(n_out):
+                current[j] *= synaptic_decay[j]
+            while next_input < n_in and arrival[b, order[next_input]] == step:
+                current += w[order[next_input]]
+                next_input += 1
+            for j in range(n_out):
+                v_next = v[j] + step_over_tau_m[j] * (current[j] - v[j])
+                if t_out[b, j] == math.inf and v_next >= drive[j]:
+                    t_out[b, j] = (step + (drive[j] - v[j]) / (v_next - v[j])) * resolution
+                v[j] = v_next
 
 
 def dense_causal_set_times(t_in: torch.Tensor, w: torch.Tensor,

@@ -27,23 +27,31 @@ def check_layer_inputs(t_in: torch.Tensor, w: torch.Tensor) -> None:
             f"t_in ({t_in.dtype}, {t_in.device}) and w ({w.dtype}, {w.device}) must share "
             f"dtype and device"
         )
-    bad_time = torch.isnan(t_in) | (t_in < 0)
-    if bool(bad_time.any()):
+    # One reduction for the common, valid case (min propagates NaN); details only on failure.
+    if t_in.numel() and not bool(t_in.min() >= 0):
+        bad_time = torch.isnan(t_in) | (t_in < 0)
         b, i = (int(v) for v in bad_time.nonzero()[0])
         raise ValueError(
             f"input spike times must be >= 0 or +inf (no spike); t_in[{b}, {i}] = "
             f"{float(t_in[b, i])} ({int(bad_time.sum())} such entries)"
         )
-    bad_weight = ~torch.isfinite(w)
-    if bool(bad_weight.any()):
+    if w.numel() and not bool(w.abs().max() < torch.inf):
+        bad_weight = ~torch.isfinite(w)
         i, j = (int(v) for v in bad_weight.nonzero()[0])
         raise ValueError(f"weights must be finite; w[{i}, {j}] = {float(w[i, j])}")
 
 
 class _FirstSpikeTimes(torch.autograd.Function):
+    """Backends may offer `forward_with_state` / `backward_with_state` (see `backends.cpu`)
+    to pass work from the forward to the backward pass; the plain contract is the fallback."""
+
     @staticmethod
     def forward(ctx, t_in, w, params, backend, max_dw_norm):
-        t_out = backend.forward(t_in, w, params)
+        forward_with_state = getattr(backend, "forward_with_state", None)
+        if forward_with_state is not None and any(ctx.needs_input_grad[:2]):
+            t_out, ctx.state = forward_with_state(t_in, w, params)
+        else:
+            t_out, ctx.state = backend.forward(t_in, w, params), None
         ctx.save_for_backward(t_in, w, t_out)
         ctx.params, ctx.backend, ctx.max_dw_norm = params, backend, max_dw_norm
         return t_out
@@ -51,8 +59,13 @@ class _FirstSpikeTimes(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_t_out):
         t_in, w, t_out = ctx.saved_tensors
-        grad_t_in, grad_w = ctx.backend.backward(t_in, w, t_out, grad_t_out.contiguous(),
-                                                 ctx.params, ctx.max_dw_norm)
+        if ctx.state is not None:
+            grad_t_in, grad_w = ctx.backend.backward_with_state(
+                ctx.state, t_in, w, t_out, grad_t_out.contiguous(), ctx.params, ctx.max_dw_norm,
+                input_grad=ctx.needs_input_grad[0])
+        else:
+            grad_t_in, grad_w = ctx.backend.backward(t_in, w, t_out, grad_t_out.contiguous(),
+                                                     ctx.params, ctx.max_dw_norm)
         return grad_t_in, grad_w, None, None, None
 
 
@@ -71,5 +84,5 @@ def first_spike_times(t_in: torch.Tensor, w: torch.Tensor, params: NeuronParams,
     module = get_backend(backend)
     check_layer_inputs(t_in, w)
     if t_in.shape[0] == 0:
-        return t_in.new_empty((0, w.shape[1])) + w.sum() * 0
+        return t_in.new_empty((0, w.shape[1])) + (t_in.sum() + w.sum()) * 0  # keeps the graph
     return _FirstSpikeTimes.apply(t_in.contiguous(), w.contiguous(), params, module, max_dw_norm)
