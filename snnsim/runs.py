@@ -15,8 +15,14 @@ from tqdm import tqdm
 from snnsim.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from snnsim.config import ConfigError, load_config, resolve_config
 from snnsim.network import Network
-from snnsim.results import (checkpoint_path, find_checkpoint, list_checkpoints, new_results_dir,
-                            write_metrics_csv, write_yaml)
+from snnsim.results import (
+    checkpoint_path,
+    find_checkpoint,
+    list_checkpoints,
+    new_results_dir,
+    write_metrics_csv,
+    write_yaml,
+)
 from snnsim.training import Evaluation, Trainer
 
 

@@ -13,7 +13,7 @@ def shared_data_dir() -> Path:
                                Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def shared_data() -> Path:
     path = shared_data_dir()
     if not path.is_dir():

@@ -48,7 +48,7 @@ def test_failed_write_leaves_previous_file_intact(tmp_path, monkeypatch):
     before = path.read_bytes()
     broken = _checkpoint()
     broken.metrics = {"bad": object()}  # cannot be stored: the write fails midway
-    with pytest.raises(Exception):
+    with pytest.raises(TypeError):
         save_checkpoint(path, broken)
     assert path.read_bytes() == before
     assert not (tmp_path / "c.h5.tmp").exists()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import os
 import struct
 import urllib.error
 from pathlib import Path
@@ -28,16 +27,6 @@ from snnsim.datasets import (
 T10K_LABEL_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 T10K_FIRST_LABELS = [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
 YIN_YANG_FILES = {"train": "train", "val": "validation", "test": "test"}
-
-
-@pytest.fixture(scope="module")
-def shared_data() -> Path:
-    """The shared data folder: $SNNSIM_SHARED_DATA, else ``shared/data`` beside the repo."""
-    from_env = os.environ.get("SNNSIM_SHARED_DATA")
-    path = Path(from_env) if from_env else Path(__file__).resolve().parents[2] / "shared" / "data"
-    if not path.is_dir():
-        pytest.skip(f"shared data folder {path} not found (set SNNSIM_SHARED_DATA)")
-    return path
 
 
 @pytest.fixture(scope="module")

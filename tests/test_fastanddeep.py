@@ -34,15 +34,6 @@ SYS_INFO = {"protocol_version": 1001, "little_endian": True, "type_sizes": {"lon
 
 
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    root = os.environ.get("SNNSIM_SHARED_DATA")
-    path = Path(root) if root else Path(__file__).resolve().parents[2] / "shared" / "data"
-    if not path.is_dir():
-        pytest.skip(f"shared data folder {path} not found (set SNNSIM_SHARED_DATA)")
-    return path
-
-
-@pytest.fixture(scope="session")
 def yinyang_dir(shared_data: Path) -> Path:
     return shared_data / "fastanddeep" / "yinyang_et_300epochs"
 
