@@ -1,23 +1,26 @@
 """`cpu` backend: the event walk compiled with numba, parallel over the batch.
 
 The math is that of the `torch` backend (see `backends/torch_backend.py` for the
-equations). Per sample the finite inputs are gathered and sorted once; the walk
-then runs over the sorted inputs outside and the output neurons inside:
+equations). Per sample the finite inputs are gathered and sorted once (bucket sort);
+the walk then runs over the sorted inputs outside and the output neurons inside:
 
-* forward: per input, the interval factors e^{-Δ/tau_m}, K(Δ), e^{-Δ/tau_s} are
+* forward: the interval factors e^{-Δ/tau_m}, K(Δ), e^{-Δ/tau_s} of each input are
   computed once and shared by all neurons (per neuron only for per-neuron time
-  constants); the neuron loop is branch-free (update (D, U), flag neurons whose
-  membrane may reach threshold in the interval) so that it vectorises, and a
-  root is solved only for flagged neurons;
-* backward: the walk runs backwards from each neuron's last causal input, with
-  the kernel and synaptic factor of every causal input obtained by the
-  recursion  K(s + Δ) = K(s) e^{-Δ/tau_m} + e^{-s/tau_s} K(Δ),
-  e^{-(s + Δ)/tau_s} = e^{-s/tau_s} e^{-Δ/tau_s}  from the same interval factors,
-  so that it costs one exponential per neuron instead of one per (input, neuron).
+  constants); the neuron loops (add the input's weights, flag neurons whose membrane
+  may reach threshold in the interval, advance (D, U)) are branch-free and few-operand
+  so that they vectorise, and a root is solved only for flagged neurons;
+* backward: the walk runs backwards from each neuron's last causal input, with the
+  kernel and synaptic factor of every causal input obtained by the recursion
+      K(s + Δ) = K(s) e^{-Δ/tau_m} + e^{-s/tau_s} K(Δ),   e^{-(s+Δ)/tau_s} = e^{-s/tau_s} e^{-Δ/tau_s}
+  from the same interval factors: one exponential per neuron, not per (input, neuron).
 
-The batch is split into one contiguous chunk per thread, so results do not
-depend on scheduling. Kernels are compiled on first use and cached on disk.
-Computation is in float64 whatever the input dtype; results are cast back.
+Besides the backend contract (`forward`, `backward`), `forward_with_state` and
+`backward_with_state` let `snnsim.first_spike_times` hand the forward pass's sort
+order to the backward pass and skip input-time gradients nobody asked for.
+
+The batch is split into one contiguous chunk per thread, so results do not depend
+on scheduling. Kernels are compiled on first use and cached on disk. Computation is
+in float64 whatever the input dtype; results are cast back.
 """
 from __future__ import annotations
 
@@ -34,8 +37,12 @@ from snnsim.params import DOUBLE, EQUAL, NeuronParams
 
 MIN_SLOPE_FRACTION = 1e-9
 NEWTON_MAX_ITERATIONS = 100
-INSERTION_SORT_MAX = 16  # longer input lists are bucketed first
+INSERTION_SORT_MAX = 16  # longer input lists are bucketed first ...
+BUCKET_MAX_OCCUPANCY = 32  # ... unless a bucket would hold more than this: merge sort
+MANY_NEURONS = 16  # from this layer size on, causal inputs are counted in one vectorised pass
+FACTOR_BLOCK = 16  # the forward walk computes interval factors this many inputs ahead
 REGIME_CODES = {EQUAL: 0, DOUBLE: 1}  # anything else: 2 (general)
+
 
 @njit(cache=True, error_model="numpy")
 def _kernel(s, tau_m, tau_s):
@@ -71,11 +78,11 @@ def _interval_factors(delta, tau_m, tau_s):
 
 
 @njit(cache=True, error_model="numpy")
-def _shared_interval_factors(keys, n, tau_m, tau_s, decay_m, kernel, decay_s):
-    """Factors of every interval [keys[k], keys[k + 1]] (the last one open-ended) for time
-    constants shared by all neurons, computed in one pass: the exponentials are independent
-    of each other and of the walk, so they overlap instead of delaying it."""
-    for k in range(n):
+def _shared_interval_factors(keys, n, start, stop, tau_m, tau_s, decay_m, kernel, decay_s):
+    """Factors of the intervals [keys[k], keys[k + 1]], start <= k < stop, of keys[:n] (the
+    last one open-ended) for time constants shared by all neurons, in one pass: these
+    exponentials are independent of each other and of the walk, so they overlap."""
+    for k in range(start, stop):
         delta = keys[k + 1] - keys[k] if k + 1 < n else math.inf
         decay_m[k], kernel[k], decay_s[k] = _interval_factors(delta, tau_m, tau_s)
 
@@ -105,36 +112,49 @@ def _insertion_sort(keys, index, n, sorted_keys, sorted_index):
 def _sorted_finite_inputs(times, keys, index, scratch_keys, scratch_index, counts):
     """Sort the finite entries of `times` into keys[:n], their positions into index[:n]; n.
 
-    Stable. Long lists are first distributed into n equal-width buckets (one
-    counting pass), which leaves an insertion sort almost nothing to move.
+    Stable. Long lists are first distributed into n equal-width buckets (one counting
+    pass), which leaves an insertion sort almost nothing to move; where the times are so
+    unevenly spread that a bucket overflows, a merge sort takes over.
     """
     n = 0
     for i in range(times.shape[0]):
         keys[n] = times[i]
         index[n] = i
         n += times[i] < math.inf
-    if n > INSERTION_SORT_MAX:
-        lo = keys[0]
-        hi = keys[0]
-        for a in range(1, n):
-            key = keys[a]
-            lo = key if key < lo else lo
-            hi = key if key > hi else hi
-        scale = (n - 1) / (hi - lo) if hi > lo else 0.0
-        if 0.0 < scale < math.inf:
-            counts[:n + 1] = 0
-            for a in range(n):
-                counts[min(int((keys[a] - lo) * scale), n - 1) + 1] += 1
-            for a in range(n):
-                counts[a + 1] += counts[a]
-            for a in range(n):
-                bucket = min(int((keys[a] - lo) * scale), n - 1)
-                scratch_keys[counts[bucket]] = keys[a]
-                scratch_index[counts[bucket]] = index[a]
-                counts[bucket] += 1
-            _insertion_sort(scratch_keys, scratch_index, n, keys, index)
-            return n
-    _insertion_sort(keys, index, n, keys, index)
+    if n <= INSERTION_SORT_MAX:
+        _insertion_sort(keys, index, n, keys, index)
+        return n
+    lo = keys[0]
+    hi = keys[0]
+    for a in range(1, n):
+        key = keys[a]
+        lo = min(lo, key)
+        hi = max(hi, key)
+    if hi == lo:
+        return n  # all tied: already in (stable) order
+    scale = (n - 1) / (hi - lo)
+    largest_bucket = 0
+    if scale < math.inf:
+        counts[:n + 1] = 0
+        for a in range(n):
+            counts[min(int((keys[a] - lo) * scale), n - 1) + 1] += 1
+        for a in range(n):
+            largest_bucket = max(largest_bucket, counts[a + 1])
+            counts[a + 1] += counts[a]
+    if scale < math.inf and largest_bucket <= BUCKET_MAX_OCCUPANCY:
+        for a in range(n):
+            bucket = min(int((keys[a] - lo) * scale), n - 1)
+            scratch_keys[counts[bucket]] = keys[a]
+            scratch_index[counts[bucket]] = index[a]
+            counts[bucket] += 1
+        _insertion_sort(scratch_keys, scratch_index, n, keys, index)
+    else:
+        order = np.argsort(keys[:n], kind="mergesort")
+        for a in range(n):
+            scratch_keys[a] = keys[order[a]]
+            scratch_index[a] = index[order[a]]
+        keys[:n] = scratch_keys[:n]
+        index[:n] = scratch_index[:n]
     return n
 
 
@@ -275,18 +295,21 @@ def _forward_kernel(t_in, w, tau_m, tau_s, drive, regime, bounds, t_out, order, 
             if order.shape[0] > 0:
                 order[b, :n_finite] = index[:n_finite]
                 n_finite_out[b] = n_finite
-            if not per_neuron_tau:
-                _shared_interval_factors(keys, n_finite, tau_m[0], tau_s[0], interval_decay_m,
-                                         interval_kernel, interval_decay_s)
             out = t_out[b]
             D[:] = 0.0
             U[:] = 0.0
             drive_left[:] = drive
             out[:] = math.inf
             n_fired = 0
+            n_factors = 0  # intervals whose shared factors are computed, a block at a time
             for k in range(n_finite):
                 if n_fired == n_out:
                     break
+                if k == n_factors and not per_neuron_tau:
+                    n_factors = min(n_finite, k + FACTOR_BLOCK)
+                    _shared_interval_factors(keys, n_finite, k, n_factors, tau_m[0], tau_s[0],
+                                             interval_decay_m, interval_kernel,
+                                             interval_decay_s)
                 w_k = w[index[k]]
                 for j in range(n_out):
                     U[j] += w_k[j]
@@ -375,6 +398,8 @@ def _backward_kernel(t_in, w, t_out, grad_t_out, tau_m, tau_s, drive, max_dw_nor
         interval_kernel = np.empty(n_in)
         interval_decay_s = np.empty(n_in)
         for b in range(bounds[chunk], bounds[chunk + 1]):
+            if grad_t_in.shape[0] > 0:
+                grad_t_in[b, :] = 0.0  # here rather than by np.zeros: in parallel, in cache
             if order.shape[0] > 0:
                 n_finite = n_finite_in[b]
                 for k in range(n_finite):
@@ -388,14 +413,22 @@ def _backward_kernel(t_in, w, t_out, grad_t_out, tau_m, tau_s, drive, max_dw_nor
             # starting[first_starting[k]:first_starting[k + 1]].
             top = -1
             first_starting[:n_finite + 1] = 0
+            spikes = t_out[b]
+            if n_out >= MANY_NEURONS:  # count the inputs before each spike, input by input
+                last_causal[:] = -1
+                for k in range(n_finite):
+                    for j in range(n_out):
+                        last_causal[j] += keys[k] < spikes[j]
             for j in range(n_out):
-                last_causal[j] = -1
-                t_star = t_out[b, j]
-                if t_star < math.inf and grad_t_out[b, j] != 0.0:
-                    k = _count_before(keys, n_finite, t_star) - 1
+                t_star = spikes[j]
+                if not (t_star < math.inf and grad_t_out[b, j] != 0.0):
+                    last_causal[j] = -1
+                else:
+                    if n_out < MANY_NEURONS:
+                        last_causal[j] = _count_before(keys, n_finite, t_star) - 1
+                    k = last_causal[j]
                     if k >= 0:
                         l = j if per_neuron_tau else 0
-                        last_causal[j] = k
                         kernel_start[j], synaptic_start[j] = _kernel(t_star - keys[k], tau_m[l],
                                                                      tau_s[l])
                         first_starting[k + 1] += 1
@@ -415,8 +448,8 @@ def _backward_kernel(t_in, w, t_out, grad_t_out, tau_m, tau_s, drive, max_dw_nor
             # Walk backwards: kernels[k, j] = K(t*_j - t_k) and synaptics[k, j] =
             # e^{-(t*_j - t_k)/tau_s} for causal inputs, 0 for the others.
             if not per_neuron_tau:
-                _shared_interval_factors(keys, top + 1, tau_m[0], tau_s[0], interval_decay_m,
-                                         interval_kernel, interval_decay_s)
+                _shared_interval_factors(keys, top + 1, 0, top, tau_m[0], tau_s[0],
+                                         interval_decay_m, interval_kernel, interval_decay_s)
             for k in range(top, -1, -1):
                 kernel_row = kernels[k]
                 synaptic_row = synaptics[k]
@@ -518,13 +551,14 @@ def backward(t_in: torch.Tensor, w: torch.Tensor, t_out: torch.Tensor, grad_t_ou
 def backward_with_state(state, t_in: torch.Tensor, w: torch.Tensor, t_out: torch.Tensor,
                         grad_t_out: torch.Tensor, params: NeuronParams,
                         max_dw_norm: float | None = None, *, input_grad: bool = True):
-    """`backward` reusing the state of `forward_with_state` (None: sort the inputs again);
-    with input_grad=False the input-time gradient is neither computed nor returned (None)."""
+    """`backward` reusing the state that `forward_with_state` returned with this very t_in
+    (None: sort the inputs again); with input_grad=False the input-time gradient is neither
+    computed nor returned (None)."""
     tau_m, tau_s, drive = _neuron_arrays(params, w.shape[1])
     bounds = _chunks(t_in.shape[0])
     order, n_finite = state if state is not None else (np.empty((0, 0), np.int32),
                                                         np.empty(0, np.int32))
-    grad_t_in = np.zeros(t_in.shape if input_grad else (0, 0))
+    grad_t_in = np.empty(t_in.shape if input_grad else (0, 0))
     grad_w_parts = np.zeros((bounds.shape[0] - 1,) + tuple(w.shape))
     _backward_kernel(_numpy64(t_in), _numpy64(w), _numpy64(t_out), _numpy64(grad_t_out),
                      tau_m, tau_s, drive, -1.0 if max_dw_norm is None else float(max_dw_norm),

@@ -177,9 +177,8 @@ def forward(t_in: torch.Tensor, w: torch.Tensor, params: NeuronParams) -> torch.
             crossing = crossing | hit_peak
         if bool(crossing.any()):
             b, j = crossing.nonzero(as_tuple=True)
-            pick = (lambda x: x.expand_as(D)[b, j])
-            s = solve_crossing(D[b, j], U[b, j], s_hi[b, j], pick(tau_m), pick(tau_s),
-                               pick(drive), regime)
+            tau_m_bj, tau_s_bj, drive_bj = (x.expand_as(D)[b, j] for x in (tau_m, tau_s, drive))
+            s = solve_crossing(D[b, j], U[b, j], s_hi[b, j], tau_m_bj, tau_s_bj, drive_bj, regime)
             t_out[b, j] = t_k[b, 0] + s
             if bool(torch.isfinite(t_out).all()):
                 break

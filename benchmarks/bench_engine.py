@@ -18,9 +18,10 @@ a Python loop of tensor operations per input) runs on --torch-batch samples (def
 at most 1,000) to keep the run short. The dense algorithm
 (`snnsim.reference.dense_causal_set_times`, forward only) needs B x n x n x M memory,
 so it runs on the largest batch whose n x n x M tensors stay under --dense-memory-mib.
-Peak memory is the growth of the resident set size (`ru_maxrss`) of a fresh
-subprocess over batch 10,000 of the 16x16-MNIST network, forward and backward, with
-the `cpu` backend, above its state after imports and a small warm-up batch.
+Peak memory is the growth of the peak resident set (Linux VmHWM) of a fresh subprocess
+over building batch 10,000 of the 16x16-MNIST network (inputs included) and its training
+step with the `cpu` backend, above its resident set after imports and a small warm-up
+batch; the process peak is printed as well.
 
     python benchmarks/bench_engine.py [--quick] [--repeats N] [--batch N]
 
@@ -31,7 +32,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -44,8 +44,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from snnsim import NeuronParams, first_spike_times  # noqa: E402
-from snnsim.reference import dense_causal_set_times  # noqa: E402
+from snnsim import NeuronParams, first_spike_times
+from snnsim.reference import dense_causal_set_times
 
 PARAMS = NeuronParams(tau_syn=1.0, tau_mem=1.0, threshold=1.0, leak=0.0, g_leak=1.0)
 EARLY, LATE = 0.15, 2.0
@@ -154,26 +154,33 @@ def dense_inference(network: Network):
 
 
 def peak_memory_mib() -> tuple[float, float]:
-    """(growth, total) of the peak resident set, MiB, of a fresh process running batch
-    MEMORY_BATCH of the 16x16-MNIST network forward and backward with the cpu backend."""
+    """(growth, peak) of the resident set, MiB, of a fresh process running batch MEMORY_BATCH
+    of the 16x16-MNIST network forward and backward with the cpu backend."""
     result = subprocess.run([sys.executable, __file__, "--memory-child"], check=True,
                             capture_output=True, text=True)
     growth, total = (float(v) for v in result.stdout.split())
     return growth, total
 
 
-def memory_child() -> None:
-    """Body of the peak-memory subprocess: prints growth and total peak RSS in MiB."""
-    def peak_mib() -> float:
-        scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB else
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
+def _status_mib(field: str) -> float:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith(field)) / 1024
 
-    training_step(mnist16_network(64, seed=1), "cpu")()  # imports, compilation, allocator
-    network = mnist16_network(MEMORY_BATCH)
-    before = peak_mib()
-    training_step(network, "cpu")()
-    after = peak_mib()
-    print(after - before, after)
+
+def memory_child() -> None:
+    """Body of the peak-memory subprocess: prints the growth of the peak resident set over
+    building batch MEMORY_BATCH and its training step, and that peak, in MiB.
+
+    Linux keeps ru_maxrss across exec (a child would report its parent's peak), so this
+    reads the address space's own high-water mark, VmHWM, reset after the warm-up.
+    """
+    training_step(mnist16_network(64, seed=1), "cpu")()  # imports, compilation
+    with open("/proc/self/clear_refs", "w") as clear_refs:
+        clear_refs.write("5")  # reset VmHWM to the current resident set
+    before = _status_mib("VmRSS:")
+    training_step(mnist16_network(MEMORY_BATCH), "cpu")()
+    peak = _status_mib("VmHWM:")
+    print(peak - before, peak)
 
 
 def fmt_rate(value: float) -> str:
@@ -255,7 +262,8 @@ def main() -> None:
         print(f"- {name} inference, cpu / dense: {ratio:,.0f}x (same outputs: max |Δt| "
               f"{mismatches[name]:.1e} on the dense batch)")
     print(f"- Peak memory, batch {MEMORY_BATCH:,} through 16x16 MNIST, forward + backward, cpu: "
-          f"{growth:,.0f} MiB resident-set growth ({total:,.0f} MiB process peak)")
+          f"{growth:,.0f} MiB growth of the resident set, inputs included ({total:,.0f} MiB "
+          f"process peak, imports and compiled kernels included)")
     print()
     print("Targets (cpu backend, float64, 2-core machine):")
     for (name, mode), target in TARGETS.items():

@@ -5,24 +5,25 @@ Below -1/e there is no real solution and W0 returns NaN, so that a caller can
 never mistake "no solution" for a time. The double nearest to -1/e (which lies
 a few 1e-17 below it) is taken as the branch point, W0 = -1.
 
-Method (the same in both implementations below), with p = sqrt(2 (e x + 1)):
+Method (the same in both implementations below), with p = sqrt(2 (e x + 1)),
+formed as sqrt(2 e ((x + 1/e_hi) + 1/e_lo)) so that the cancellation near -1/e
+costs no accuracy:
 
-* near the branch point (p < SERIES_ONLY_P) the series
-  W0 = -1 + p - p^2/3 + 11/72 p^3 - ...  (Corless et al. 1996, eq. 4.22);
-  e x + 1 is formed as e * ((x + 1/e_hi) + 1/e_lo) so that the cancellation
-  near -1/e costs no accuracy;
-* elsewhere an initial guess refined by Halley's iteration
+* x in [-1/e, 0] -- the range of the spike-time solver, so the fast path, with no
+  exponential and no division:
+  - near the branch point (p < SERIES_ONLY_P) the series
+    W0 = -1 + p - p^2/3 + 11/72 p^3 - ...  (Corless et al. 1996, eq. 4.22);
+  - elsewhere W0 = x e^{-W0}, with e^{-W0} a polynomial in p of degree
+    BRANCH_SIDE_DEGREE (relative error ~4e-15, also as x -> 0). The polynomial
+    interpolates at Chebyshev points, computed at import time without any W0:
+    with v = 1 + W0, p^2/2 = 1 + W0 e^{W0+1} = v e^v - expm1(v)
+    = sum_{k>=2} (k-1) v^k / k!, solved for v by Newton's method.
+* x > 0: Winitzki's log1p form (x < 3) or the asymptotic L1 - L2 + L2/L1 as the
+  guess, refined by Halley's iteration
       w <- w - 2 f (w + 1) / (2 e^w (w + 1)^2 - (w + 2) f),   f = w e^w - x,
-  which converges cubically.
-  On [-1/e, 0] -- the only range the spike-time solver uses, so it is the
-  fast path -- the guess is w = x e^{-W0(x)} with e^{-W0} a polynomial in p,
-  accurate to ~2e-6 relative even as x -> 0, and one Halley step brings it to
-  ~1e-17. The polynomial is fitted at import time to points (p(w), e^{-w})
-  computed from w, which needs no W0.
-  On x > 0 the guess is Winitzki's log1p form (x < 3) or the asymptotic
-  L1 - L2 + L2/L1, iterated until a step is below HALLEY_TOLERANCE times
-  min(|w|, 1) (the step after it would be below 1e-17 of that: for large w an
-  absolute error of w is a relative one of e^w).
+  until a step is below HALLEY_TOLERANCE times min(|w|, 1) (the iteration converges
+  cubically, so the step after would be below 1e-17 of that; for large w an absolute
+  error of w is a relative one of e^w).
 
 `lambertw` works on torch tensors of any device; `lambertw_scalar` is plain
 `math` code that the numba backend compiles. (numba's on-disk cache does not
@@ -42,9 +43,12 @@ INV_E_HI = 0.36787944117144233  # 1/e rounded to double
 INV_E_LO = -1.2428753672788363e-17  # 1/e - INV_E_HI
 SERIES_ONLY_P = 0.05  # below this p the 11-term branch series is exact to ~1e-16
 BRANCH_P = math.sqrt(2.0)  # p at x = 0
+BRANCH_SIDE_DEGREE = 20  # as written out in _branch_side_ratio
 HALLEY_STEPS = 4
 HALLEY_TOLERANCE = 1e-6
-GUESS_DEGREE = 8  # relative error of the polynomial guess ~2e-6; _guess_ratio is for 8
+# u = U_SCALE p - U_SHIFT maps p in [SERIES_ONLY_P, BRANCH_P] onto [-1, 1].
+U_SCALE = 2.0 / (BRANCH_P - SERIES_ONLY_P)
+U_SHIFT = (BRANCH_P + SERIES_ONLY_P) / (BRANCH_P - SERIES_ONLY_P)
 
 # Coefficients of the branch-point series in powers of p.
 BRANCH_SERIES = (
@@ -62,29 +66,47 @@ BRANCH_SERIES = (
 )
 
 
-def _fit_guess() -> tuple[float, ...]:
-    """Power-series coefficients in u = (2p - (SERIES_ONLY_P + BRANCH_P)) / (BRANCH_P -
-    SERIES_ONLY_P) of e^{-W0} on the p-interval [SERIES_ONLY_P, BRANCH_P]."""
-    w = np.linspace(-1.0, 0.0, 20001)
-    p = np.sqrt(2.0 * (1.0 + w * np.exp(w + 1.0)))
-    keep = p >= 0.9 * SERIES_ONLY_P
-    u = (2.0 * p[keep] - (SERIES_ONLY_P + BRANCH_P)) / (BRANCH_P - SERIES_ONLY_P)
-    coefficients = chebyshev.cheb2poly(chebyshev.chebfit(u, np.exp(-w[keep]), GUESS_DEGREE))
+def _branch_side_coefficients() -> tuple[float, ...]:
+    """Power-series coefficients in u of e^{-W0} on p in [SERIES_ONLY_P, BRANCH_P]."""
+    h_series = [(k - 1) / math.factorial(k) for k in range(2, 30)]  # v e^v - expm1(v)
+
+    def half_p_squared(v):
+        total = np.zeros_like(v)
+        for coefficient in reversed(h_series):
+            total = (total + coefficient) * v
+        return total * v
+
+    def ratio(u):
+        p = (u + U_SHIFT) / U_SCALE
+        v = p.copy()  # v ~ p near the branch point, where p^2/2 ~ v^2/2
+        for _ in range(30):
+            v = v - (half_p_squared(v) - p * p / 2.0) / (v * np.exp(v))
+        return np.exp(1.0 - v)  # e^{-W0}, W0 = v - 1
+
+    coefficients = chebyshev.cheb2poly(chebyshev.chebinterpolate(ratio, BRANCH_SIDE_DEGREE))
     return tuple(float(c) for c in coefficients)
 
 
-GUESS_POLYNOMIAL = _fit_guess()
-_C = GUESS_POLYNOMIAL
+_C = _branch_side_coefficients()
 
 
 @register_jitable  # plain Python for tensors, and callable from numba-compiled code
-def _guess_ratio(u):
-    """The guess polynomial for e^{-W0} at u (a float or a tensor), in Estrin's form:
-    the same terms as Horner's rule with a shorter chain of dependent operations."""
+def _branch_side_ratio(u):
+    """e^{-W0} at u (a float or a tensor): the degree-20 polynomial in Estrin's scheme
+    (pairs of terms, then pairs of pairs, ...), a shorter chain of dependent operations
+    than Horner's rule."""
     u2 = u * u
     u4 = u2 * u2
-    return (((_C[0] + _C[1] * u) + u2 * (_C[2] + _C[3] * u))
-            + u4 * (((_C[4] + _C[5] * u) + u2 * (_C[6] + _C[7] * u)) + u4 * _C[8]))
+    u8 = u4 * u4
+    u16 = u8 * u8
+    c = _C
+    pairs = (c[0] + c[1] * u, c[2] + c[3] * u, c[4] + c[5] * u, c[6] + c[7] * u,
+             c[8] + c[9] * u, c[10] + c[11] * u, c[12] + c[13] * u, c[14] + c[15] * u,
+             c[16] + c[17] * u, c[18] + c[19] * u)
+    quads = (pairs[0] + pairs[1] * u2, pairs[2] + pairs[3] * u2, pairs[4] + pairs[5] * u2,
+             pairs[6] + pairs[7] * u2, pairs[8] + pairs[9] * u2)
+    octets = (quads[0] + quads[1] * u4, quads[2] + quads[3] * u4)
+    return (octets[0] + octets[1] * u8) + (quads[4] + c[20] * u4) * u16
 
 
 def lambertw_scalar(x: float) -> float:
@@ -103,7 +125,10 @@ def lambertw_scalar(x: float) -> float:
         l2 = math.log(l1)
         w = l1 - l2 + l2 / l1
     for _ in range(HALLEY_STEPS):
-        step = _halley_step(x, w)
+        ew = math.exp(w)
+        f = w * ew - x
+        w1 = w + 1.0
+        step = 2.0 * f * w1 / (2.0 * ew * w1 * w1 - (w + 2.0) * f)
         w = w - step
         if not abs(step) > HALLEY_TOLERANCE * min(abs(w), 1.0):
             break
@@ -113,7 +138,7 @@ def lambertw_scalar(x: float) -> float:
 @register_jitable
 def lambertw_nonpositive(x: float) -> float:
     """W0(x) for one float in [-1/e, 0] (the double nearest -1/e included), unchecked: the
-    range of the spike-time solver, where W0 in [-1, 0]."""
+    range of the spike-time solver, where W0 is in [-1, 0]."""
     # The double -INV_E_HI lies just below -1/e; it is taken as the branch point.
     p = math.sqrt(2.0 * math.e * max((x + INV_E_HI) + INV_E_LO, 0.0))
     if p < SERIES_ONLY_P:
@@ -121,17 +146,7 @@ def lambertw_nonpositive(x: float) -> float:
         for k in range(len(BRANCH_SERIES) - 1, -1, -1):
             w = w * p + BRANCH_SERIES[k]
         return w
-    w = x * _guess_ratio((2.0 * p - (SERIES_ONLY_P + BRANCH_P)) / (BRANCH_P - SERIES_ONLY_P))
-    return w - _halley_step(x, w)
-
-
-@register_jitable
-def _halley_step(x: float, w: float) -> float:
-    """Halley's correction of w towards W(x) (the tensor version is inline in `lambertw`)."""
-    ew = math.exp(w)
-    f = w * ew - x
-    w1 = w + 1.0
-    return 2.0 * f * w1 / (2.0 * ew * w1 * w1 - (w + 2.0) * f)
+    return x * _branch_side_ratio(U_SCALE * p - U_SHIFT)
 
 
 def lambertw(x: torch.Tensor) -> torch.Tensor:
@@ -143,21 +158,23 @@ def lambertw(x: torch.Tensor) -> torch.Tensor:
     series = torch.full_like(x, BRANCH_SERIES[-1])
     for coefficient in BRANCH_SERIES[-2::-1]:
         series = series * p + coefficient
-    u = (2.0 * p - (SERIES_ONLY_P + BRANCH_P)) / (BRANCH_P - SERIES_ONLY_P)
-    r = _guess_ratio(u)
-    lx = torch.log1p(x.clamp(min=0.0))
-    winitzki = lx * (1.0 - torch.log1p(lx) / (2.0 + lx))
-    l1 = torch.log(x.clamp(min=3.0))
-    l2 = torch.log(l1)
-    asymptotic = l1 - l2 + l2 / l1
-    w = torch.where(x <= 0.0, x * r, torch.where(x < 3.0, winitzki, asymptotic))
-    refine = (p >= SERIES_ONLY_P) & torch.isfinite(x)
-    for _ in range(1 if bool((x <= 0.0).all()) else HALLEY_STEPS):
-        ew = torch.exp(w)
-        f = w * ew - x
-        w1 = w + 1.0
-        step = 2.0 * f * w1 / (2.0 * ew * w1 * w1 - (w + 2.0) * f)
-        w = torch.where(refine & (f != 0.0), w - step, w)
-    w = torch.where(p < SERIES_ONLY_P, series, w)
+    branch_side = torch.where(p < SERIES_ONLY_P, series,
+                              x * _branch_side_ratio(U_SCALE * p - U_SHIFT))
+    positive = (x > 0.0) & torch.isfinite(x)
+    if bool(positive.any()):
+        lx = torch.log1p(x.clamp(min=0.0))
+        winitzki = lx * (1.0 - torch.log1p(lx) / (2.0 + lx))
+        l1 = torch.log(x.clamp(min=3.0))
+        l2 = torch.log(l1)
+        w = torch.where(x < 3.0, winitzki, l1 - l2 + l2 / l1)
+        for _ in range(HALLEY_STEPS):
+            ew = torch.exp(w)
+            f = w * ew - x
+            w1 = w + 1.0
+            step = 2.0 * f * w1 / (2.0 * ew * w1 * w1 - (w + 2.0) * f)
+            w = torch.where(positive & (f != 0.0), w - step, w)
+    else:
+        w = x
+    w = torch.where(x <= 0.0, branch_side, w)
     w = torch.where(x == math.inf, x, w)
     return torch.where(x < -INV_E_HI, torch.full_like(x, math.nan), w)

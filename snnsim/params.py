@@ -13,11 +13,10 @@ record cannot change after it was validated).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 import numpy as np
 
-Value = Union[float, np.ndarray]
+Value = float | np.ndarray
 
 EQUAL = "equal"  # tau_m == tau_s: Lambert W closed form
 DOUBLE = "double"  # tau_m == 2 tau_s: quadratic closed form

@@ -31,7 +31,7 @@ def integrate_first_spike_times(t_in: torch.Tensor, w: torch.Tensor, params: Neu
     n_out = w.shape[1]
     tau_m, tau_s, drive = (np.broadcast_to(a, (n_out,)).astype(np.float64)
                            for a in params.arrays(n_out))
-    n_steps = int(math.ceil(sim_time / resolution))
+    n_steps = math.ceil(sim_time / resolution)
     times = t_in.detach().cpu().double().numpy()
     with np.errstate(invalid="ignore"):
         arrival = np.where(np.isfinite(times),

@@ -27,12 +27,12 @@ BACKENDS = ("torch", "cpu")
 # Name -> NeuronParams keyword arguments; g_leak, leak and threshold are not the defaults so
 # that the drive g_L (theta - E_L) is exercised.
 REGIMES = {
-    "equal": dict(tau_syn=1.0, tau_mem=1.0),
-    "double": dict(tau_syn=0.5, tau_mem=1.0),
-    "ratio_1.7": dict(tau_syn=1.0, tau_mem=1.7),
-    "ratio_0.6": dict(tau_syn=1.0, tau_mem=0.6),
+    "equal": {"tau_syn": 1.0, "tau_mem": 1.0},
+    "double": {"tau_syn": 0.5, "tau_mem": 1.0},
+    "ratio_1.7": {"tau_syn": 1.0, "tau_mem": 1.7},
+    "ratio_0.6": {"tau_syn": 1.0, "tau_mem": 0.6},
 }
-NEURON = dict(threshold=1.3, leak=0.2, g_leak=0.8)  # drive c = 0.88
+NEURON = {"threshold": 1.3, "leak": 0.2, "g_leak": 0.8}  # drive c = 0.88
 
 
 def make_params(regime: str, n_out: int | None = None, seed: int = 0) -> NeuronParams:
@@ -173,8 +173,8 @@ def test_one_input_general_ratio(backend, regime):
     t_out = first_spike_times(torch.tensor([[t0]], dtype=torch.float64),
                               torch.from_numpy(w[None, :]), params, backend)
     for j in range(3):
-        s = scipy.optimize.brentq(lambda s: w[j] * kernel(s, tau_m, tau_s) - c, 0.0, s_peak,
-                                  xtol=1e-15, rtol=1e-15)
+        s = scipy.optimize.brentq(lambda s, wj=w[j]: wj * kernel(s, tau_m, tau_s) - c, 0.0,
+                                  s_peak, xtol=1e-15, rtol=1e-15)
         assert abs(float(t_out[0, j]) - (t0 + s)) <= 1e-12 * (1.0 + 1e3 * (j == 0))
     assert t_out[0, 3] == math.inf
 
@@ -347,6 +347,21 @@ def test_single_output_and_single_input_shapes(backend):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_gradients_only_where_asked(backend):
+    """Data inputs (no requires_grad) get no gradient; the weight gradient is unchanged."""
+    params = make_params("equal")
+    t_in, w = random_layer(seed=12, batch=5, n_in=8, n_out=4, weight_mean=1.0)
+    _, _, grad_w_both = _forward_backward(t_in, w, params, backend)
+    weights = w.clone().requires_grad_()
+    t_out = first_spike_times(t_in, weights, params, backend)
+    torch.where(torch.isfinite(t_out), t_out, 0.0).sum().backward()
+    assert t_in.grad is None
+    torch.testing.assert_close(weights.grad, grad_w_both, rtol=0, atol=0)
+    with torch.no_grad():
+        assert torch.equal(first_spike_times(t_in, w, params, backend), t_out.detach())
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_empty_batch(backend, dtype):
     params = make_params("equal")
@@ -467,7 +482,7 @@ def test_unknown_backend_lists_the_valid_ones():
 
 def test_params_must_be_neuron_params():
     with pytest.raises(TypeError, match="params must be snnsim.NeuronParams, got dict"):
-        first_spike_times(GOOD_T, GOOD_W, dict(tau_syn=1.0))
+        first_spike_times(GOOD_T, GOOD_W, {"tau_syn": 1.0})
 
 
 def test_per_neuron_params_must_match_the_layer():

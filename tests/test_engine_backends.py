@@ -8,11 +8,11 @@ import math
 import numpy as np
 import pytest
 import torch
+from test_engine import ALL_REGIMES, make_params, random_layer
 
 from backends import get_backend
 from snnsim import NeuronParams
 from snnsim.reference import dense_causal_set_times
-from test_engine import ALL_REGIMES, make_params, random_layer
 
 TORCH, CPU = get_backend("torch"), get_backend("cpu")
 
@@ -33,10 +33,10 @@ def _scaled(x: torch.Tensor, tol: float) -> float:
 
 @pytest.mark.parametrize("regime", ALL_REGIMES)
 @pytest.mark.parametrize("case, layer", list(enumerate([
-    dict(batch=7, n_in=12, n_out=9),
-    dict(batch=5, n_in=40, n_out=3, tie_fraction=0.5, inf_fraction=0.4),
-    dict(batch=3, n_in=2, n_out=30, weight_mean=2.0),
-    dict(batch=6, n_in=25, n_out=17, weight_mean=0.2, weight_std=1.5),  # mostly inhibition
+    {"batch": 7, "n_in": 12, "n_out": 9},
+    {"batch": 5, "n_in": 40, "n_out": 3, "tie_fraction": 0.5, "inf_fraction": 0.4},
+    {"batch": 3, "n_in": 2, "n_out": 30, "weight_mean": 2.0},
+    {"batch": 6, "n_in": 25, "n_out": 17, "weight_mean": 0.2, "weight_std": 1.5},  # inhibition
 ])))
 def test_torch_and_cpu_agree(regime, case, layer):
     t_in, w = random_layer(seed=10 * case + ALL_REGIMES.index(regime), **layer)
@@ -52,6 +52,46 @@ def test_torch_and_cpu_agree(regime, case, layer):
         g_cpu = CPU.backward(t_in, w, t_cpu, grad, params, max_dw_norm)
         for name, a, b in zip(("grad_t_in", "grad_w"), g_torch, g_cpu):
             _assert_agree(a, b, _scaled(b, 1e-10), f"{name} (max_dw_norm={max_dw_norm})")
+
+
+@pytest.mark.parametrize("spread", ["one late outlier", "all tied", "tiny spread"])
+def test_unevenly_spread_input_times(spread):
+    """Input lists that defeat the cpu backend's bucket sort (one bucket overflowing, all in
+    one bucket) take its fallbacks; results still agree with the torch twin."""
+    t_in, w = random_layer(seed=17, batch=4, n_in=60, n_out=5, inf_fraction=0.1,
+                           weight_mean=0.1, weight_std=0.3, t_max=2.0)
+    if spread == "one late outlier":
+        t_in[:, 7] = 1e4
+    elif spread == "all tied":
+        t_in = torch.where(torch.isfinite(t_in), 0.5, t_in)
+    else:
+        t_in = torch.where(torch.isfinite(t_in), 0.5 + 1e-13 * t_in, t_in)
+    params = make_params("equal")
+    t_torch, t_cpu = TORCH.forward(t_in, w, params), CPU.forward(t_in, w, params)
+    _assert_agree(t_torch, t_cpu, 1e-10, "t_out")
+    assert torch.isfinite(t_cpu).any()
+    grad = torch.ones_like(t_cpu)
+    for name, a, b in zip(("grad_t_in", "grad_w"), TORCH.backward(t_in, w, t_torch, grad, params),
+                          CPU.backward(t_in, w, t_cpu, grad, params)):
+        _assert_agree(a, b, _scaled(b, 1e-10), name)
+
+
+@pytest.mark.parametrize("regime", ALL_REGIMES)
+def test_cpu_state_from_the_forward_pass_changes_nothing(regime):
+    """backward_with_state (the sort order kept from the forward pass) equals backward."""
+    t_in, w = random_layer(seed=31, batch=9, n_in=20, n_out=6, tie_fraction=0.3)
+    params = make_params(regime, 6, seed=5)
+    t_out, state = CPU.forward_with_state(t_in, w, params)
+    assert torch.equal(t_out, CPU.forward(t_in, w, params))
+    grad = torch.randn(t_out.shape, generator=torch.Generator().manual_seed(6),
+                       dtype=torch.float64)
+    for max_dw_norm in (None, 0.3):
+        plain = CPU.backward(t_in, w, t_out, grad, params, max_dw_norm)
+        with_state = CPU.backward_with_state(state, t_in, w, t_out, grad, params, max_dw_norm)
+        assert all(torch.equal(a, b) for a, b in zip(plain, with_state))
+        no_input_grad = CPU.backward_with_state(state, t_in, w, t_out, grad, params, max_dw_norm,
+                                                input_grad=False)
+        assert no_input_grad[0] is None and torch.equal(no_input_grad[1], plain[1])
 
 
 def _fuzz_layers(n_layers: int, seed: int):

@@ -6,9 +6,9 @@ import math
 
 import pytest
 import torch
+from test_engine import ALL_REGIMES, BACKENDS, make_params, random_layer, robust_mask
 
 from snnsim import first_spike_times
-from test_engine import ALL_REGIMES, BACKENDS, make_params, random_layer, robust_mask
 
 
 def _well_posed_layer(regime: str, seed: int):
