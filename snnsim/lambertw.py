@@ -150,9 +150,23 @@ def lambertw_nonpositive(x: float) -> float:
 
 
 def lambertw(x: torch.Tensor) -> torch.Tensor:
-    """W0(x) elementwise for a floating tensor (any device); NaN where x < -1/e."""
+    """W0(x) elementwise for a floating tensor (any device); NaN where x < -1/e.
+
+    CUDA tensors use the device kernel of the `cuda` backend where it is built; the
+    tensor code below is the fallback (it runs on any device too).
+    """
     if not torch.is_tensor(x) or not x.is_floating_point():
         raise TypeError(f"lambertw expects a floating torch tensor, got {type(x).__name__}")
+    if x.is_cuda and x.dtype in (torch.float32, torch.float64):
+        from backends import BackendUnavailableError
+
+        try:
+            import backends.cuda as cuda_backend
+
+            cuda_backend.check_available()
+            return cuda_backend.lambertw(x)
+        except BackendUnavailableError:
+            pass
     shifted = (x + INV_E_HI) + INV_E_LO
     p = torch.sqrt((2.0 * math.e) * shifted.clamp(min=0.0))
     series = torch.full_like(x, BRANCH_SERIES[-1])
