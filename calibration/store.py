@@ -41,13 +41,13 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import h5py
 import numpy as np
 
+from snnsim.atomic import atomic_path
 from snnsim.params import NeuronParams
 
 FORMAT_NAME = "snnsim-bss2-calibration"
@@ -110,27 +110,20 @@ class Calibration:
     def save(self, path: str | os.PathLike) -> Path:
         """Write the HDF5 file atomically (temp file in the same folder, then rename)."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp_name = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-        try:
-            with h5py.File(tmp_name, "w") as f:
-                f.attrs["format"] = FORMAT_NAME
-                f.attrs["format_version"] = FORMAT_VERSION
-                f.attrs["chip_id"] = self.chip_id
-                f.attrs["created"] = self.created
-                f.attrs["time_scale_us"] = float(self.time_scale_us)
-                f.attrs["generator"] = self.generator
-                for name in TARGET_ATTRS:
-                    f.attrs[name] = float(self.targets[name])
-                for group, values in (("neurons", self.neurons), ("spread", self.spread)):
-                    g = f.create_group(group)
-                    for name, (units, _, _) in NEURON_QUANTITIES.items():
-                        d = g.create_dataset(name, data=np.asarray(values[name], dtype=np.float64))
-                        d.attrs["units"] = units
-            os.replace(tmp_name, path)
-        except BaseException:
-            tmp_name.unlink(missing_ok=True)
-            raise
+        with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+            f.attrs["format"] = FORMAT_NAME
+            f.attrs["format_version"] = FORMAT_VERSION
+            f.attrs["chip_id"] = self.chip_id
+            f.attrs["created"] = self.created
+            f.attrs["time_scale_us"] = float(self.time_scale_us)
+            f.attrs["generator"] = self.generator
+            for name in TARGET_ATTRS:
+                f.attrs[name] = float(self.targets[name])
+            for group, values in (("neurons", self.neurons), ("spread", self.spread)):
+                g = f.create_group(group)
+                for name, (units, _, _) in NEURON_QUANTITIES.items():
+                    d = g.create_dataset(name, data=np.asarray(values[name], dtype=np.float64))
+                    d.attrs["units"] = units
         return path
 
     def model_params(self, circuits, model: NeuronParams,

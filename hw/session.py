@@ -50,6 +50,7 @@ from hw.mapping import (
     quantize_weights,
 )
 from hw.spike_train import SpikeTrain, build_train, cut_spikes
+from snnsim.atomic import atomic_path
 from snnsim.params import NeuronParams
 
 log = logging.getLogger("snnsim.hw")
@@ -324,12 +325,9 @@ class ChipSession:
                 "events_time_us_label": [[float(t), int(i)] for t, i in
                                          zip(train.times_us, train.ids)]}
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        with open(tmp, "w") as f:
+        with atomic_path(path) as tmp, open(tmp, "w") as f:
             f.write(f"# BrainScaleS-2 chip configuration (dry run) of chip {self.chip_id}\n")
             yaml.safe_dump(document, f, sort_keys=False, default_flow_style=None, width=100)
-        tmp.replace(path)
         return path
 
     # -- checks ------------------------------------------------------------------------------

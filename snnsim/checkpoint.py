@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +24,8 @@ import h5py
 import numpy as np
 import torch
 import yaml
+
+from snnsim.atomic import atomic_path
 
 FORMAT = "snnsim-checkpoint"
 FORMAT_VERSION = 1
@@ -55,41 +56,32 @@ def _json(value) -> str:
 def save_checkpoint(path: str | Path, checkpoint: Checkpoint) -> Path:
     """Write `checkpoint` to `path` atomically (temp file + rename)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["format"] = FORMAT
-            f.attrs["format_version"] = FORMAT_VERSION
-            f.attrs["epoch"] = int(checkpoint.epoch)
-            f.attrs["created"] = datetime.datetime.now().isoformat(timespec="seconds")
-            f.attrs["config"] = yaml.safe_dump(checkpoint.config, sort_keys=False)
-            f.attrs["info"] = _json(checkpoint.info)
-            group = f.create_group("parameters")
-            for name, tensor in checkpoint.parameters.items():
-                group.create_dataset(name, data=tensor.detach().cpu().numpy())
-            if checkpoint.optimizer is not None:
-                opt = f.create_group("optimizer")
-                opt.attrs["param_groups"] = _json(checkpoint.optimizer["param_groups"])
-                states = opt.create_group("state")
-                for index, state in checkpoint.optimizer["state"].items():
-                    entry = states.create_group(str(index))
-                    for key, value in state.items():
-                        entry.create_dataset(key, data=torch.as_tensor(value).cpu().numpy())
-            if checkpoint.scheduler is not None:
-                f.create_group("scheduler").attrs["state"] = _json(checkpoint.scheduler)
-            rng = f.create_group("rng")
-            for name, state in checkpoint.rng.items():
-                rng.create_dataset(name, data=state.cpu().numpy())
-            metrics = f.create_group("metrics")
-            for name, values in checkpoint.metrics.items():
-                metrics.create_dataset(name, data=np.asarray(values, dtype=np.float64))
-            f.flush()
-            os.fsync(f.id.get_vfd_handle())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        f.attrs["format"] = FORMAT
+        f.attrs["format_version"] = FORMAT_VERSION
+        f.attrs["epoch"] = int(checkpoint.epoch)
+        f.attrs["created"] = datetime.datetime.now().isoformat(timespec="seconds")
+        f.attrs["config"] = yaml.safe_dump(checkpoint.config, sort_keys=False)
+        f.attrs["info"] = _json(checkpoint.info)
+        group = f.create_group("parameters")
+        for name, tensor in checkpoint.parameters.items():
+            group.create_dataset(name, data=tensor.detach().cpu().numpy())
+        if checkpoint.optimizer is not None:
+            opt = f.create_group("optimizer")
+            opt.attrs["param_groups"] = _json(checkpoint.optimizer["param_groups"])
+            states = opt.create_group("state")
+            for index, state in checkpoint.optimizer["state"].items():
+                entry = states.create_group(str(index))
+                for key, value in state.items():
+                    entry.create_dataset(key, data=torch.as_tensor(value).cpu().numpy())
+        if checkpoint.scheduler is not None:
+            f.create_group("scheduler").attrs["state"] = _json(checkpoint.scheduler)
+        rng = f.create_group("rng")
+        for name, state in checkpoint.rng.items():
+            rng.create_dataset(name, data=state.cpu().numpy())
+        metrics = f.create_group("metrics")
+        for name, values in checkpoint.metrics.items():
+            metrics.create_dataset(name, data=np.asarray(values, dtype=np.float64))
     return path
 
 

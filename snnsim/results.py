@@ -11,12 +11,12 @@ from __future__ import annotations
 import csv
 import datetime
 import io
-import os
 import re
 from pathlib import Path
 
 import yaml
 
+from snnsim.atomic import atomic_path
 from snnsim.checkpoint import CheckpointError
 
 CHECKPOINT_PATTERN = re.compile(r"epoch_(\d+)\.h5$")
@@ -70,10 +70,8 @@ def new_results_dir(config_path: Path, output: Path | None) -> Path:
 
 def write_text_atomic(path: Path, text: str) -> None:
     """Write a text file via a temp file and rename."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
 
 
 def write_yaml(path: Path, data: dict) -> None:
