@@ -286,8 +286,8 @@ def resolve_config(raw: dict, source: str = "config") -> dict:
     return config
 
 
-def load_config(path: str | Path) -> dict:
-    """Read, validate and resolve the YAML config at `path`."""
+def read_yaml_mapping(path: str | Path) -> dict:
+    """The YAML mapping in `path`, unvalidated; ConfigError if it is missing or not one."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
@@ -297,4 +297,9 @@ def load_config(path: str | Path) -> dict:
         raise ConfigError(f"config file {path} is not valid YAML: {error}") from error
     if not isinstance(raw, dict):
         raise ConfigError(f"config file {path} must hold a mapping, got {type(raw).__name__}")
-    return resolve_config(raw, source=str(path))
+    return raw
+
+
+def load_config(path: str | Path) -> dict:
+    """Read, validate and resolve the YAML config at `path`."""
+    return resolve_config(read_yaml_mapping(path), source=str(path))

@@ -39,7 +39,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-import yaml
+
+from snnsim.config import read_yaml_mapping
 
 LEGACY_MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL_VERSION = 1001
@@ -484,13 +485,7 @@ def load_published_network(results_dir: str | Path) -> PublishedNetwork:
     config_path = results_dir / "config.yaml"
     if not config_path.is_file():
         raise FileNotFoundError(f"{config_path}: no such file; expected the run's config")
-    try:
-        config = yaml.safe_load(config_path.read_text())
-    except yaml.YAMLError as err:
-        raise ValueError(f"{config_path}: not valid YAML: {err}") from err
-    if not isinstance(config, dict):
-        # A config of the wrong shape is a bad file, reported like every other bad file.
-        raise ValueError(f"{config_path}: expected a mapping of config sections")  # noqa: TRY004
+    config = read_yaml_mapping(config_path)
     net_path = candidates[0]
     weights, attributes = _network_contents(read_legacy_torch_file(net_path), net_path)
     _check_layout(weights, config, net_path, config_path)
