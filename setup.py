@@ -2,9 +2,9 @@
 
 The `cuda` backend has two pybind11 extensions, both from `backends/cuda/csrc`:
 
-* `backends.cuda._snnsim_host`: the kernels' per-neuron math compiled for the host
-  with the C++ compiler, so that tests on machines without a GPU check the kernels'
-  arithmetic;
+* `backends.cuda._snnsim_host`: the kernels' thread bodies run over the same launch
+  grid on the host (`kernels_emulated.cpp`), compiled with the C++ compiler, so that
+  tests on machines without a GPU check everything the kernels compute;
 * `backends.cuda._snnsim_cuda`: the CUDA kernels, compiled with nvcc where it is found
   (`$CUDA_HOME/bin/nvcc`, else `nvcc` on PATH) for the GPU architectures in
   `$SNNSIM_CUDA_ARCHS` (default "75;80;90", plus PTX of the last for newer GPUs).
@@ -110,6 +110,7 @@ class OptionalBuildExt(build_ext):
             nvcc, "-shared", "-std=c++17", "-O3", "--threads", "0",
             "-Xcompiler", "-fPIC,-fvisibility=hidden",
             "-I", sysconfig.get_paths()["include"], "-I", _pybind11_include(),
+            *[f"-D{name}={value}" for name, value in ext.define_macros],
             *_gencode_flags(os.environ.get("SNNSIM_CUDA_ARCHS", DEFAULT_CUDA_ARCHS)),
             *ext.sources, "-o", output,
         ]
@@ -122,19 +123,22 @@ class OptionalBuildExt(build_ext):
 def _extensions():
     include = _pybind11_include()
     include_dirs = [CSRC] + ([include] if include else [])
+    headers = [f"{CSRC}/{name}" for name in ("kernels.h", "kernel_threads.h", "spike_math.h")]
     return [
         Extension(
             "backends.cuda._snnsim_host",
-            sources=[f"{CSRC}/bind_host.cpp"],
-            depends=[f"{CSRC}/spike_math.h"],
+            sources=[f"{CSRC}/kernels_emulated.cpp", f"{CSRC}/bind_kernels.cpp"],
+            depends=headers,
             include_dirs=include_dirs,
+            define_macros=[("SNN_MODULE_NAME", "_snnsim_host")],
             extra_compile_args=["-std=c++17", "-O3", "-g0", "-fvisibility=hidden"],
             language="c++",
         ),
         CudaExtension(
             "backends.cuda._snnsim_cuda",
-            sources=[f"{CSRC}/kernels.cu", f"{CSRC}/bind_cuda.cpp"],
-            depends=[f"{CSRC}/spike_math.h", f"{CSRC}/kernels.h"],
+            sources=[f"{CSRC}/kernels.cu", f"{CSRC}/bind_kernels.cpp"],
+            depends=headers,
+            define_macros=[("SNN_MODULE_NAME", "_snnsim_cuda")],
         ),
     ]
 

@@ -8,23 +8,35 @@ this process on the same GPU and inputs, in float32 and float64; the dense one (
 published O(B n^2 M) algorithm, `snnsim.reference.dense_causal_set_times`) runs on
 batches small enough for its B x n x n x M tensors to fit in --dense-memory-gib.
 
-    python benchmarks/bench_cuda.py [--batch 65536] [--repeats 20] [--dense-memory-gib 8]
+Then it trains the published Yin-Yang network (`experiment_configs/yin_yang.yaml`,
+--train-epochs epochs, 300 as published) on the `cuda` and on the `cpu` backend in
+this process, timing the epochs (validation included, as `experiment.py train` runs
+them) and reporting the test accuracy of each.
 
-Prints a table of samples/s and the cuda/dense ratio; exits with a message where the
-cuda backend cannot run (no extension built, no device).
+    python benchmarks/bench_cuda.py [--batch 65536] [--repeats 20] [--dense-memory-gib 8]
+                                    [--train-epochs 300]
+
+Prints the tables and ratios; exits with a message where the cuda backend cannot run
+(no extension built, no device).
 """
 from __future__ import annotations
 
 import argparse
 import functools
 import itertools
+import statistics
 import time
+from pathlib import Path
 
 import torch
 
 from backends import BackendUnavailableError, get_backend
 from snnsim import NeuronParams
+from snnsim.config import load_config
 from snnsim.reference import dense_causal_set_times
+from snnsim.training import Trainer
+
+YIN_YANG_CONFIG = Path(__file__).resolve().parent.parent / "experiment_configs" / "yin_yang.yaml"
 
 LAYER_SIZES = (256, 128, 10)
 FINITE_FRACTION = 0.25
@@ -52,16 +64,30 @@ def network_times(layer, t_in: torch.Tensor, weights, params: NeuronParams) -> t
 
 
 def samples_per_second(run, batch: int, repeats: int) -> float:
-    """Best of `repeats` timed calls (after a warm-up call), in samples per second."""
+    """Samples per second of the median of `repeats` timed calls (after a warm-up call)."""
     run()
     torch.cuda.synchronize()
-    best = float("inf")
+    seconds = []
     for _ in range(repeats):
         start = time.perf_counter()
         run()
         torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - start)
-    return batch / best
+        seconds.append(time.perf_counter() - start)
+    return batch / statistics.median(seconds)
+
+
+def train_yin_yang(backend: str, epochs: int) -> tuple[float, float]:
+    """(seconds for `epochs` training epochs, test accuracy) of the published Yin-Yang run."""
+    config = load_config(YIN_YANG_CONFIG)
+    config["training_params"]["epoch_number"] = epochs
+    trainer = Trainer(config, backend, config_dir=YIN_YANG_CONFIG.parent)
+    start = time.perf_counter()
+    for _ in range(epochs):
+        trainer.train_epoch()
+    if backend == "cuda":
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    return seconds, trainer.evaluate("test").accuracy
 
 
 def dense_batch_size(dtype: torch.dtype, memory_gib: float) -> int:
@@ -76,6 +102,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--dense-memory-gib", type=float, default=8.0,
                         help="GPU memory the dense algorithm's batch may take")
+    parser.add_argument("--train-epochs", type=int, default=300,
+                        help="Yin-Yang training epochs per backend (0: skip)")
     args = parser.parse_args()
     try:
         cuda = get_backend("cuda")
@@ -104,6 +132,17 @@ def main() -> None:
         difference = float((ours - theirs)[both].abs().max()) if bool(both.any()) else 0.0
         print(f"| {str(dtype).removeprefix('torch.')} | {cuda_rate:,.0f} | {dense_rate:,.0f} "
               f"({dense_batch}) | {cuda_rate / dense_rate:,.0f}x | {difference:.1e} |")
+
+    if args.train_epochs > 0:
+        get_backend("cpu")  # compile the numba kernels outside the timed run
+        print(f"\nYin-Yang training, {YIN_YANG_CONFIG.name}, {args.train_epochs} epochs:")
+        print("| backend | seconds | test accuracy |")
+        print("| --- | ---: | ---: |")
+        timings = {}
+        for backend in ("cuda", "cpu"):
+            timings[backend], accuracy = train_yin_yang(backend, args.train_epochs)
+            print(f"| {backend} | {timings[backend]:.1f} | {100 * accuracy:.2f} % |")
+        print(f"cpu / cuda: {timings['cpu'] / timings['cuda']:.1f}x")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,12 @@
-"""The `cuda` backend: its kernels' arithmetic on every machine, the GPU where there is one.
+"""The `cuda` backend: its kernels emulated on every machine, the GPU where there is one.
 
-`backends.cuda._snnsim_host` is the kernels' header (`backends/cuda/csrc/spike_math.h`)
-compiled for the CPU, so the tests without a GPU check the very functions the kernels
-run against the `cpu` (numba) and `torch` backends. The GPU tests run the kernels
-themselves and are skipped where `torch.cuda.is_available()` is False.
+`backends.cuda._snnsim_host` runs the kernels' thread bodies (`backends/cuda/csrc/
+kernel_threads.h`, over the per-neuron math of `spike_math.h`) on the host, over the same
+launch grid as the GPU: same blocks, threads per block, sort buffers and batch chunks.
+The tests drive it through the backend's own `launch_*` functions on CPU tensors, so
+machines without a GPU check everything the kernels compute against the `cpu` (numba)
+and `torch` backends. The GPU tests run the kernels themselves and are skipped where
+`torch.cuda.is_available()` is False.
 """
 from __future__ import annotations
 
@@ -70,19 +73,23 @@ def random_layer(seed: int, batch: int = 48, n_in: int = 24, n_out: int = 16,
     return torch.from_numpy(t_in), torch.from_numpy(w)
 
 
+def host_launch(x: torch.Tensor) -> tuple[int, int, int]:
+    """The launch triple (bits, device, stream) of the emulated kernels for tensor x."""
+    return (64 if x.dtype == torch.float64 else 32, 0, 0)
+
+
 def host_forward(t_in: torch.Tensor, w: torch.Tensor, params: NeuronParams) -> torch.Tensor:
-    tau_m, tau_s, drive = params.arrays(w.shape[1])
-    out = host.forward(t_in.numpy(), w.numpy(), tau_m, tau_s, drive,
-                       cuda_backend.REGIME_CODES.get(params.regime, 2))
-    return torch.from_numpy(out)
+    return cuda_backend.launch_forward(host, host_launch(t_in), t_in, w, params)
 
 
-def host_backward(t_in, w, t_out, grad_t_out, params, max_dw_norm=None):
-    tau_m, tau_s, drive = params.arrays(w.shape[1])
-    grad_t_in, grad_w = host.backward(t_in.numpy(), w.numpy(), t_out.numpy(),
-                                      grad_t_out.numpy(), tau_m, tau_s, drive,
-                                      -1.0 if max_dw_norm is None else max_dw_norm)
-    return torch.from_numpy(grad_t_in), torch.from_numpy(grad_w)
+def host_backward(t_in, w, t_out, grad_t_out, params, max_dw_norm=None, n_chunks=None):
+    return cuda_backend.launch_backward(host, host_launch(t_in), t_in, w, t_out, grad_t_out,
+                                        params, max_dw_norm, n_chunks)
+
+
+def host_lambertw(x: np.ndarray) -> np.ndarray:
+    x = torch.from_numpy(np.asarray(x))
+    return cuda_backend.launch_lambertw(host, host_launch(x), x).numpy()
 
 
 def assert_times_close(actual: torch.Tensor, expected: torch.Tensor, tolerance=TOLERANCE):
@@ -140,6 +147,8 @@ def test_missing_extension_is_reported(monkeypatch):
 
 @needs_host
 def test_constants_match_the_python_backends():
+    assert host.IMPLEMENTATION == "host emulation"
+    assert host.MAX_SHARED_BYTES == 48 * 1024
     assert host.MIN_SLOPE_FRACTION == torch_backend.MIN_SLOPE_FRACTION == cpu.MIN_SLOPE_FRACTION
     assert host.NEWTON_MAX_ITERATIONS == torch_backend.NEWTON_MAX_ITERATIONS
     assert cuda_backend.REGIME_CODES == cpu.REGIME_CODES == {"equal": host.EQUAL,
@@ -147,7 +156,7 @@ def test_constants_match_the_python_backends():
     assert host.GENERAL == 2
 
 
-# --- the kernels' arithmetic, on the host -------------------------------------------------
+# --- the kernels, emulated on the host -----------------------------------------------------
 
 @needs_host
 @pytest.mark.parametrize("per_neuron", [False, True], ids=["shared", "per-neuron"])
@@ -219,15 +228,87 @@ def test_host_edge_cases(regime):
 
 
 @needs_host
-def test_host_reads_strided_arrays():
+def test_host_reads_strided_views():
     params = make_params("general", 16)
     t_in, w = random_layer(11)
-    expected = host.forward(t_in.numpy(), w.numpy(), *params.arrays(16), 2)
-    t_strided = np.asfortranarray(t_in.numpy())
-    w_strided = np.ascontiguousarray(w.numpy().T).T
-    assert not t_strided.flags.c_contiguous and not w_strided.flags.c_contiguous
-    np.testing.assert_array_equal(host.forward(t_strided, w_strided, *params.arrays(16), 2),
-                                  expected)
+    t_out = host_forward(t_in, w, params)
+    grad = loss_gradient(t_out, 11)
+    gradients = host_backward(t_in, w, t_out, grad, params)
+    t_strided = t_in.t().contiguous().t()
+    w_strided = w.t().contiguous().t()
+    assert not t_strided.is_contiguous() and not w_strided.is_contiguous()
+    assert torch.equal(host_forward(t_strided, w_strided, params), t_out)
+    strided_gradients = host_backward(t_strided, w_strided, t_out.t().contiguous().t(),
+                                      grad.t().contiguous().t(), params)
+    for strided, plain in zip(strided_gradients, gradients):
+        assert torch.equal(strided, plain)
+
+
+@needs_host
+@pytest.mark.parametrize("n_in, n_out", [(3, 300), (200, 5), (700, 40)])
+def test_host_launch_geometry(n_in, n_out):
+    """Layers with more neurons than threads per block (each thread walks several), more
+    inputs than threads (each thread ranks several) and both; per-neuron parameters."""
+    params = make_params("general", n_out, seed=6)
+    t_in, w = random_layer(17, batch=6, n_in=n_in, n_out=n_out, weight_mean=4.0 / n_in)
+    t_out = host_forward(t_in, w, params)
+    expected = cpu.forward(t_in, w, params)
+    assert 0.2 < float(torch.isfinite(expected).double().mean())
+    assert_times_close(t_out, expected)
+    grad = loss_gradient(expected, 17)
+    assert_gradients_close(host_backward(t_in, w, expected, grad, params),
+                           cpu.backward(t_in, w, expected, grad, params))
+
+
+@needs_host
+@pytest.mark.parametrize("n_chunks", [1, 2, 7, 48])
+def test_host_weight_gradient_chunks_sum_to_the_whole(n_chunks):
+    """Batch chunks of the weight-gradient pass, the last one short or empty."""
+    params = make_params("double", 16, seed=2)
+    t_in, w = random_layer(19, batch=48)
+    t_out = cpu.forward(t_in, w, params)
+    grad = loss_gradient(t_out, 19)
+    expected = cpu.backward(t_in, w, t_out, grad, params)
+    assert_gradients_close(host_backward(t_in, w, t_out, grad, params, n_chunks=n_chunks),
+                           expected)
+    assert cuda_backend.weight_gradient_chunks(48, 24, 16) == 48  # small layer: one per sample
+    assert cuda_backend.weight_gradient_chunks(10_000, 256, 128) == 2
+    assert cuda_backend.weight_gradient_chunks(0, 5, 3) == 1
+
+
+@needs_host
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_host_many_inputs_use_global_scratch(dtype):
+    """Past MAX_SHARED_BYTES of sort buffer per block the forward pass sorts in global memory."""
+    n_in = host.MAX_SHARED_BYTES // (torch.finfo(dtype).bits // 8 + 4) + 1
+    params = make_params("equal")
+    t_in, w = random_layer(9, batch=2, n_in=n_in, n_out=4, finite=0.3, late=5.0,
+                           weight_mean=2.0 / n_in)
+    expected = cpu.forward(t_in, w, params)
+    assert torch.isfinite(expected).any()
+    actual = host_forward(t_in.to(dtype), w.to(dtype), params)
+    if dtype == torch.float64:
+        assert_times_close(actual, expected, tolerance=1e-9)
+    else:
+        check_float32_bound(actual, expected)
+
+
+@needs_host
+def test_host_kernels_reject_bad_launches():
+    params = make_params("equal")
+    t_in, w = random_layer(1, batch=2)
+    with pytest.raises(ValueError, match="bits must be 32 or 64, got 16"):
+        cuda_backend.launch_forward(host, (16, 0, 0), t_in, w, params)
+    t_out = host_forward(t_in, w, params)
+    with pytest.raises(ValueError, match="n_chunks must be in 1..65535, got 0"):
+        host_backward(t_in, w, t_out, t_out, params, n_chunks=0)
+    neurons, _ = cuda_backend._neurons(params, 16, t_in)
+    with pytest.raises(ValueError, match="both scratch buffers or neither"):
+        host.forward((64, 0, 0), cuda_backend._matrix(t_in), cuda_backend._matrix(w), 2, 24, 16,
+                     neurons, 0, t_out.data_ptr(), t_out.data_ptr(), 0)
+    with pytest.raises(RuntimeError, match="needs scratch buffers for 5000 inputs"):
+        host.forward((64, 0, 0), cuda_backend._matrix(t_in), cuda_backend._matrix(w), 0, 5000,
+                     16, neurons, 0, t_out.data_ptr(), 0, 0)
 
 
 @needs_host
@@ -236,9 +317,7 @@ def test_host_float32_within_bound(regime):
     params = make_params(regime, 32, seed=1)
     t_in, w = random_layer(13, batch=256, n_in=64, n_out=32, weight_mean=0.2)
     expected = cpu.forward(t_in, w, params)
-    tau_m, tau_s, drive = params.arrays(32)
-    actual = torch.from_numpy(host.forward(t_in.float().numpy(), w.float().numpy(), tau_m, tau_s,
-                                           drive, cuda_backend.REGIME_CODES.get(regime, 2)))
+    actual = host_forward(t_in.float(), w.float(), params)
     assert actual.dtype == torch.float32
     check_float32_bound(actual, expected)
 
@@ -256,12 +335,12 @@ def check_float32_bound(actual: torch.Tensor, expected: torch.Tensor):
 def test_host_lambertw_matches_scipy():
     x = np.concatenate([np.linspace(-0.36, 3.0, 500), np.logspace(-300, 300, 300),
                         [0.0, np.e, 1e308]])
-    np.testing.assert_allclose(host.lambertw(x), scipy.special.lambertw(x).real, rtol=1e-14,
+    np.testing.assert_allclose(host_lambertw(x), scipy.special.lambertw(x).real, rtol=1e-14,
                                atol=1e-15)
     x32 = x[np.abs(x) < 1e38].astype(np.float32)
-    np.testing.assert_allclose(host.lambertw(x32), scipy.special.lambertw(x32).real, rtol=5e-6,
+    np.testing.assert_allclose(host_lambertw(x32), scipy.special.lambertw(x32).real, rtol=5e-6,
                                atol=1e-6)
-    special = host.lambertw(np.array([-0.5, np.nan, np.inf, -INV_E_HI]))
+    special = host_lambertw(np.array([-0.5, np.nan, np.inf, -INV_E_HI]))
     assert np.isnan(special[0]) and np.isnan(special[1]) and special[2] == np.inf
     assert special[3] == -1.0  # the double nearest -1/e is taken as the branch point
 
@@ -274,8 +353,8 @@ def test_host_lambertw_near_the_branch_point():
     x = -INV_E_HI + np.logspace(-16, -1, 300)
     with mpmath.workdps(40):
         expected = np.array([float(mpmath.re(mpmath.lambertw(mpmath.mpf(v)))) for v in x])
-    np.testing.assert_allclose(host.lambertw(x), expected, rtol=0.0, atol=4e-15)
-    np.testing.assert_allclose(host.lambertw(x), torch_lambertw(torch.from_numpy(x)).numpy(),
+    np.testing.assert_allclose(host_lambertw(x), expected, rtol=0.0, atol=4e-15)
+    np.testing.assert_allclose(host_lambertw(x), torch_lambertw(torch.from_numpy(x)).numpy(),
                                rtol=0.0, atol=4e-15)
 
 

@@ -1,7 +1,8 @@
 """`cuda` backend: the event walk and its gradients as CUDA kernels.
 
 The math is that of the `torch` backend (equations in `backends/torch_backend.py`),
-written once as `__host__ __device__` functions in `csrc/spike_math.h`:
+written once as `__host__ __device__` functions: per neuron in `csrc/spike_math.h`,
+per kernel thread in `csrc/kernel_threads.h`:
 
 * forward: one thread block per sample sorts the sample's input times once into
   shared memory; each thread then walks the sorted inputs for one output neuron,
@@ -14,8 +15,11 @@ written once as `__host__ __device__` functions in `csrc/spike_math.h`:
 Both run in the dtype of the inputs (float64 or float32) on the device of `t_in`
 (CPU tensors are computed on the current CUDA device and returned on the CPU), on
 torch's current stream. The kernels are bound with pybind11 (`_snnsim_cuda`) and
-take raw device pointers, so they build without torch headers; `_snnsim_host` is
-the same math compiled for the CPU, which the tests compare with the other backends.
+take raw device pointers, so they build without torch headers. `_snnsim_host` has
+the same interface and runs the same thread bodies over the same launch grid on the
+host (csrc/kernels_emulated.cpp); the tests drive it through the same `launch_*`
+functions on CPU tensors, so machines without a GPU check everything the kernels
+compute against the `cpu` and `torch` backends.
 """
 from __future__ import annotations
 
@@ -75,7 +79,7 @@ def _device_of(x: torch.Tensor) -> torch.device:
 
 
 def _launch(x: torch.Tensor) -> tuple[int, int, int]:
-    """(bits, device index, stream) for kernels working on tensor `x`."""
+    """(bits, device index, stream) for kernels working on CUDA tensor `x`."""
     return (64 if x.dtype == torch.float64 else 32, x.device.index,
             torch.cuda.current_stream(x.device).cuda_stream)
 
@@ -85,7 +89,7 @@ def _matrix(x: torch.Tensor) -> tuple[int, int, int]:
 
 
 def _neurons(params: NeuronParams, n_out: int, like: torch.Tensor):
-    """Kernel view of the per-neuron parameters, and the device arrays it points into.
+    """Kernel view of the per-neuron parameters, and the arrays it points into.
 
     A parameter shared by all neurons travels as a value, so the common case costs
     no host-to-device copy.
@@ -98,6 +102,63 @@ def _neurons(params: NeuronParams, n_out: int, like: torch.Tensor):
     return pointers + values, keep
 
 
+# The launch_* functions drive a kernels module, `_snnsim_cuda` on CUDA tensors or
+# `_snnsim_host` (the same launch grid emulated on the host) on CPU tensors, with the
+# launch triple (bits, device, stream). The inputs must share one device and dtype.
+
+def launch_forward(kernels, launch, t_in: torch.Tensor, w: torch.Tensor,
+                   params: NeuronParams) -> torch.Tensor:
+    """t_out[B, M] of inputs t_in[B, N] and weights w[N, M] by `kernels`."""
+    batch, n_in = t_in.shape
+    n_out = w.shape[1]
+    t_out = torch.empty((batch, n_out), dtype=t_in.dtype, device=t_in.device)
+    neurons, _keep = _neurons(params, n_out, t_in)
+    scratch_times = scratch_index = None
+    if n_in * (t_in.element_size() + 4) > kernels.MAX_SHARED_BYTES:
+        scratch_times = torch.empty((batch, n_in), dtype=t_in.dtype, device=t_in.device)
+        scratch_index = torch.empty((batch, n_in), dtype=torch.int32, device=t_in.device)
+    kernels.forward(
+        launch, _matrix(t_in), _matrix(w), batch, n_in, n_out, neurons,
+        REGIME_CODES.get(params.regime, 2), t_out.data_ptr(),
+        0 if scratch_times is None else scratch_times.data_ptr(),
+        0 if scratch_index is None else scratch_index.data_ptr(),
+    )
+    return t_out
+
+
+def weight_gradient_chunks(batch: int, n_in: int, n_out: int) -> int:
+    """Batch chunks of the weight-gradient pass: about WEIGHT_GRADIENT_THREADS threads."""
+    return max(1, min(batch, 65535, math.ceil(WEIGHT_GRADIENT_THREADS / max(1, n_in * n_out))))
+
+
+def launch_backward(kernels, launch, t_in: torch.Tensor, w: torch.Tensor, t_out: torch.Tensor,
+                    grad_t_out: torch.Tensor, params: NeuronParams,
+                    max_dw_norm: float | None = None, n_chunks: int | None = None):
+    """(grad_t_in[B, N], grad_w[N, M]) by `kernels`; n_chunks: see weight_gradient_chunks."""
+    batch, n_in = t_in.shape
+    n_out = w.shape[1]
+    if n_chunks is None:
+        n_chunks = weight_gradient_chunks(batch, n_in, n_out)
+    scale = torch.empty((2, batch, n_out), dtype=t_in.dtype, device=t_in.device)
+    partials = torch.zeros((n_chunks, n_in, n_out), dtype=t_in.dtype, device=t_in.device)
+    grad_t_in = torch.zeros((batch, n_in), dtype=t_in.dtype, device=t_in.device)
+    neurons, _keep = _neurons(params, n_out, t_in)
+    kernels.backward(
+        launch, _matrix(t_in), _matrix(w), _matrix(t_out), _matrix(grad_t_out), batch, n_in,
+        n_out, neurons, -1.0 if max_dw_norm is None else float(max_dw_norm),
+        scale.data_ptr(), n_chunks, partials.data_ptr(), grad_t_in.data_ptr(),
+    )
+    return grad_t_in, (partials[0] if n_chunks == 1 else partials.sum(0))
+
+
+def launch_lambertw(kernels, launch, x: torch.Tensor) -> torch.Tensor:
+    """W0 of every element of x by `kernels`."""
+    source = x.detach().contiguous()
+    w = torch.empty_like(source)
+    kernels.lambertw(launch, source.data_ptr(), w.data_ptr(), source.numel())
+    return w
+
+
 def forward(t_in: torch.Tensor, w: torch.Tensor, params: NeuronParams) -> torch.Tensor:
     """First spike times t_out[B, M] (+inf: no spike) for inputs t_in[B, N], weights w[N, M]."""
     check_available()
@@ -105,20 +166,7 @@ def forward(t_in: torch.Tensor, w: torch.Tensor, params: NeuronParams) -> torch.
     with torch.cuda.device(device):
         t = t_in.detach().to(device)
         weights = w.detach().to(device=device, dtype=t.dtype)
-        batch, n_in = t.shape
-        n_out = weights.shape[1]
-        t_out = torch.empty((batch, n_out), dtype=t.dtype, device=device)
-        neurons, _keep = _neurons(params, n_out, t)
-        scratch_times = scratch_index = None
-        if n_in * (t.element_size() + 4) > _snnsim_cuda.MAX_SHARED_BYTES:
-            scratch_times = torch.empty((batch, n_in), dtype=t.dtype, device=device)
-            scratch_index = torch.empty((batch, n_in), dtype=torch.int32, device=device)
-        _snnsim_cuda.forward(
-            _launch(t), _matrix(t), _matrix(weights), batch, n_in, n_out, neurons,
-            REGIME_CODES.get(params.regime, 2), t_out.data_ptr(),
-            0 if scratch_times is None else scratch_times.data_ptr(),
-            0 if scratch_index is None else scratch_index.data_ptr(),
-        )
+        t_out = launch_forward(_snnsim_cuda, _launch(t), t, weights, params)
     return t_out.to(t_in.device)
 
 
@@ -129,24 +177,10 @@ def backward(t_in: torch.Tensor, w: torch.Tensor, t_out: torch.Tensor, grad_t_ou
     device = _device_of(t_in)
     with torch.cuda.device(device):
         t = t_in.detach().to(device)
-        dtype = t.dtype
-        weights = w.detach().to(device=device, dtype=dtype)
-        spikes = t_out.detach().to(device=device, dtype=dtype)
-        grad = grad_t_out.detach().to(device=device, dtype=dtype)
-        batch, n_in = t.shape
-        n_out = weights.shape[1]
-        n_chunks = max(1, min(batch, 65535,
-                              math.ceil(WEIGHT_GRADIENT_THREADS / max(1, n_in * n_out))))
-        scale = torch.empty((2, batch, n_out), dtype=dtype, device=device)
-        partials = torch.zeros((n_chunks, n_in, n_out), dtype=dtype, device=device)
-        grad_t_in = torch.zeros((batch, n_in), dtype=dtype, device=device)
-        neurons, _keep = _neurons(params, n_out, t)
-        _snnsim_cuda.backward(
-            _launch(t), _matrix(t), _matrix(weights), _matrix(spikes), _matrix(grad), batch, n_in,
-            n_out, neurons, -1.0 if max_dw_norm is None else float(max_dw_norm),
-            scale.data_ptr(), n_chunks, partials.data_ptr(), grad_t_in.data_ptr(),
-        )
-        grad_w = partials[0] if n_chunks == 1 else partials.sum(0)
+        like = {"device": device, "dtype": t.dtype}
+        grad_t_in, grad_w = launch_backward(
+            _snnsim_cuda, _launch(t), t, w.detach().to(**like), t_out.detach().to(**like),
+            grad_t_out.detach().to(**like), params, max_dw_norm)
     return grad_t_in.to(t_in.device), grad_w.to(device=w.device, dtype=w.dtype)
 
 
@@ -154,10 +188,7 @@ class _LambertW(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x):
         with torch.cuda.device(x.device):
-            source = x.detach().contiguous()
-            w = torch.empty_like(source)
-            _snnsim_cuda.lambertw(_launch(source), source.data_ptr(), w.data_ptr(),
-                                  source.numel())
+            w = launch_lambertw(_snnsim_cuda, _launch(x), x)
         ctx.save_for_backward(w)
         return w
 

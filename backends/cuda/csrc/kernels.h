@@ -1,5 +1,8 @@
-// Host-side entry points of the CUDA kernels (kernels.cu), free of CUDA and torch types
-// so that the pybind11 bindings (bind_cuda.cpp) compile with the plain C++ compiler.
+// Host-side entry points of the kernels, free of CUDA and torch types so that the
+// pybind11 bindings (bind_kernels.cpp) compile with the plain C++ compiler. Two
+// implementations: kernels.cu launches them on the GPU (`_snnsim_cuda`), and
+// kernels_emulated.cpp runs the same launch grid serially on the host (`_snnsim_host`,
+// where every pointer is a host address and `device` and `stream` are ignored).
 //
 // Pointers are device addresses passed as integers (torch's Tensor.data_ptr()), strides
 // are in elements, `stream` is a cudaStream_t as an integer (torch's
@@ -55,6 +58,9 @@ void backward(const LaunchArg& launch, const MatrixArg& t_in, const MatrixArg& w
 
 // out[i] = W0(x[i]) for n contiguous values.
 void lambertw(const LaunchArg& launch, std::uintptr_t x, std::uintptr_t out, std::int64_t n);
+
+// "cuda" or "host emulation".
+const char* implementation();
 
 // "" when the CUDA runtime sees at least one device, else why not.
 std::string runtime_problem();

@@ -1,5 +1,6 @@
-// The per-neuron math of a LIF layer with exponential synapses, written once for
-// the CUDA kernels (kernels.cu) and the host module that tests them (bind_host.cpp).
+// The per-neuron math of a LIF layer with exponential synapses, written once for the
+// kernels' thread bodies (kernel_threads.h), which run on the GPU (kernels.cu) and, for
+// the tests, on the host (kernels_emulated.cpp).
 //
 // The equations are those of backends/torch_backend.py (its module docstring):
 // the membrane in units of g_L, V'(t) = sum_i w_i K(t - t_i), must reach the

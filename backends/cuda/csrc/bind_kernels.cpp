@@ -1,13 +1,16 @@
-// pybind11 face of the CUDA kernels: `backends.cuda._snnsim_cuda`.
+// pybind11 face of kernels.h, compiled twice (setup.py): linked with kernels.cu as
+// `backends.cuda._snnsim_cuda`, and with kernels_emulated.cpp as `backends.cuda._snnsim_host`;
+// SNN_MODULE_NAME is the module's name.
 //
-// Takes device pointers, strides and the stream as integers (from torch on the Python
-// side), so neither torch headers nor a CUDA build of torch are needed to compile it.
+// Takes pointers, strides and the stream as integers (from torch on the Python side), so
+// neither torch headers nor a CUDA build of torch are needed to compile it.
 #include <pybind11/pybind11.h>
 
 #include <cstdint>
 #include <tuple>
 
 #include "kernels.h"
+#include "spike_math.h"
 
 namespace py = pybind11;
 
@@ -32,9 +35,19 @@ snn_cuda::LaunchArg launch(const Launch& l) {
 
 }  // namespace
 
-PYBIND11_MODULE(_snnsim_cuda, m) {
-    m.doc() = "CUDA kernels of the snnsim `cuda` backend (use backends.cuda, not this module).";
+#ifndef SNN_MODULE_NAME
+#error "compile with -DSNN_MODULE_NAME=<module name>"
+#endif
+
+PYBIND11_MODULE(SNN_MODULE_NAME, m) {
+    m.doc() = "Kernels of the snnsim `cuda` backend (use backends.cuda, not this module).";
+    m.attr("IMPLEMENTATION") = snn_cuda::implementation();
     m.attr("MAX_SHARED_BYTES") = snn_cuda::MAX_SHARED_BYTES;
+    m.attr("EQUAL") = snn::EQUAL;
+    m.attr("DOUBLE") = snn::DOUBLE;
+    m.attr("GENERAL") = snn::GENERAL;
+    m.attr("MIN_SLOPE_FRACTION") = snn::MIN_SLOPE_FRACTION;
+    m.attr("NEWTON_MAX_ITERATIONS") = snn::NEWTON_MAX_ITERATIONS;
     m.def(
         "forward",
         [](const Launch& l, const Matrix& t_in, const Matrix& w, std::int64_t batch,
