@@ -42,7 +42,7 @@ class DeviceGuard {
 
 template <typename T>
 __global__ void forward_kernel(const snn::ForwardArgs<T> a) {
-    extern __shared__ unsigned char shared_bytes[];
+    extern __shared__ __align__(16) unsigned char shared_bytes[];  // times, then index
     __shared__ int n_finite;
     const int64_t b = blockIdx.x;
     T* times = a.scratch_times ? a.scratch_times + b * a.n_in : reinterpret_cast<T*>(shared_bytes);

@@ -37,9 +37,11 @@ struct LaunchArg {
     std::uintptr_t stream;
 };
 
-// Dynamic shared memory a forward block may use for its sorted inputs; a layer with
-// more inputs than fit passes global scratch buffers instead.
-constexpr std::int64_t MAX_SHARED_BYTES = 48 * 1024;
+// Dynamic shared memory a forward block may use for its sorted inputs: the 48 KiB a block
+// gets without opting in, less 1 KiB for the kernel's static shared variables (the launch
+// fails if static + dynamic exceed 48 KiB). A layer with more inputs than fit passes
+// global scratch buffers instead.
+constexpr std::int64_t MAX_SHARED_BYTES = 47 * 1024;
 
 // t_out[b, j] (contiguous [batch, n_out]); scratch_times/scratch_index ([batch, n_in],
 // 0 when the inputs fit in shared memory).
