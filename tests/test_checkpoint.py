@@ -10,9 +10,9 @@ from snnsim.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save
 def _checkpoint() -> Checkpoint:
     parameter = torch.nn.Parameter(torch.randn(5, 3, dtype=torch.float64))
     optimizer = torch.optim.Adam([parameter], lr=0.01)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=2, gamma=0.5)
     parameter.grad = torch.ones_like(parameter)
     optimizer.step()
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=2, gamma=0.5)
     scheduler.step()
     generator = torch.Generator().manual_seed(7)
     torch.rand(3, generator=generator)
