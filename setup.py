@@ -127,7 +127,8 @@ def _extensions():
     return [
         Extension(
             "backends.cuda._snnsim_host",
-            sources=[f"{CSRC}/kernels_emulated.cpp", f"{CSRC}/bind_kernels.cpp"],
+            sources=[f"{CSRC}/{name}" for name in
+                     ("kernels_emulated.cpp", "kernels.cpp", "bind_kernels.cpp")],
             depends=headers,
             include_dirs=include_dirs,
             define_macros=[("SNN_MODULE_NAME", "_snnsim_host")],
@@ -136,7 +137,8 @@ def _extensions():
         ),
         CudaExtension(
             "backends.cuda._snnsim_cuda",
-            sources=[f"{CSRC}/kernels.cu", f"{CSRC}/bind_kernels.cpp"],
+            sources=[f"{CSRC}/{name}" for name in
+                     ("kernels.cu", "kernels.cpp", "bind_kernels.cpp")],
             depends=headers,
             define_macros=[("SNN_MODULE_NAME", "_snnsim_cuda")],
         ),

@@ -268,3 +268,23 @@ SNN_HD void backward_input_gradient(const BackwardArgs<T>& a, int64_t idx) {
 }
 
 }  // namespace snn
+
+namespace snn_cuda {
+
+// Runs a kernel's launch grid: defined, for float and double, by kernels.cu on the GPU and
+// by kernels_emulated.cpp on the host. kernels.cpp calls them with checked arguments and a
+// non-empty problem only.
+template <typename T>
+void run_forward(const LaunchArg& launch, const snn::ForwardArgs<T>& a);
+template <typename T>
+void run_backward(const LaunchArg& launch, const snn::BackwardArgs<T>& a);
+template <typename T>
+void run_lambertw(const LaunchArg& launch, const T* x, T* out, int64_t n);
+
+// The explicit instantiations each implementation provides, for T = float and double.
+#define SNN_INSTANTIATE_RUNS(T)                                                    \
+    template void run_forward<T>(const LaunchArg&, const snn::ForwardArgs<T>&);   \
+    template void run_backward<T>(const LaunchArg&, const snn::BackwardArgs<T>&); \
+    template void run_lambertw<T>(const LaunchArg&, const T*, T*, int64_t);
+
+}  // namespace snn_cuda

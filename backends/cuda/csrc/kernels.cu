@@ -1,5 +1,5 @@
-// CUDA implementation of kernels.h: the thread bodies of kernel_threads.h launched on the
-// GPU (kernels_emulated.cpp runs the same launch grid on the host).
+// GPU implementation of the run_* launches of kernel_threads.h: the thread bodies as CUDA
+// kernels (kernels_emulated.cpp runs the same launch grid on the host).
 #include <cuda_runtime.h>
 
 #include <stdexcept>
@@ -101,65 +101,43 @@ cudaStream_t as_stream(const LaunchArg& launch) {
 
 const char* implementation() { return "cuda"; }
 
-void forward(const LaunchArg& launch, const MatrixArg& t_in, const MatrixArg& w,
-             std::int64_t batch, std::int64_t n_in, std::int64_t n_out, const NeuronArg& neurons,
-             int regime, std::uintptr_t t_out, std::uintptr_t scratch_times,
-             std::uintptr_t scratch_index) {
-    snn::with_precision(launch.bits, [&](auto zero) {
-        using T = decltype(zero);
-        const snn::ForwardArgs<T> a = snn::forward_args<T>(
-            t_in, w, batch, n_in, n_out, neurons, regime, t_out, scratch_times, scratch_index);
-        if (batch == 0 || n_out == 0) {
-            return;
-        }
-        DeviceGuard guard(launch.device);
-        forward_kernel<T><<<static_cast<unsigned int>(batch), snn::forward_block_threads(n_in, n_out),
-                            a.shared_bytes, as_stream(launch)>>>(a);
-        check(cudaGetLastError(), "forward kernel launch");
-    });
+template <typename T>
+void run_forward(const LaunchArg& launch, const snn::ForwardArgs<T>& a) {
+    DeviceGuard guard(launch.device);
+    forward_kernel<T><<<static_cast<unsigned int>(a.batch),
+                        snn::forward_block_threads(a.n_in, a.n_out), a.shared_bytes,
+                        as_stream(launch)>>>(a);
+    check(cudaGetLastError(), "forward kernel launch");
 }
 
-void backward(const LaunchArg& launch, const MatrixArg& t_in, const MatrixArg& w,
-              const MatrixArg& t_out, const MatrixArg& grad_t_out, std::int64_t batch,
-              std::int64_t n_in, std::int64_t n_out, const NeuronArg& neurons,
-              double max_dw_norm, std::uintptr_t scale, std::int64_t n_chunks,
-              std::uintptr_t weight_partials, std::uintptr_t grad_t_in) {
-    snn::with_precision(launch.bits, [&](auto zero) {
-        using T = decltype(zero);
-        const snn::BackwardArgs<T> a = snn::backward_args<T>(
-            t_in, w, t_out, grad_t_out, batch, n_in, n_out, neurons, max_dw_norm, scale, n_chunks,
-            weight_partials, grad_t_in);
-        if (batch == 0 || n_in == 0 || n_out == 0) {
-            return;
-        }
-        DeviceGuard guard(launch.device);
-        const cudaStream_t stream = as_stream(launch);
-        constexpr int threads = snn::THREADS_PER_BLOCK;
-        gradient_scale_kernel<T><<<snn::blocks_for(batch * n_out, threads), threads, 0, stream>>>(a);
-        check(cudaGetLastError(), "gradient scale kernel launch");
-        const dim3 weight_grid(snn::blocks_for(n_in * n_out, threads),
-                               static_cast<unsigned int>(n_chunks));
-        weight_gradient_kernel<T><<<weight_grid, threads, 0, stream>>>(a);
-        check(cudaGetLastError(), "weight gradient kernel launch");
-        input_gradient_kernel<T><<<snn::blocks_for(batch * n_in, threads), threads, 0, stream>>>(a);
-        check(cudaGetLastError(), "input gradient kernel launch");
-    });
+template <typename T>
+void run_backward(const LaunchArg& launch, const snn::BackwardArgs<T>& a) {
+    DeviceGuard guard(launch.device);
+    const cudaStream_t stream = as_stream(launch);
+    constexpr int threads = snn::THREADS_PER_BLOCK;
+    gradient_scale_kernel<T><<<snn::blocks_for(a.batch * a.n_out, threads), threads, 0,
+                               stream>>>(a);
+    check(cudaGetLastError(), "gradient scale kernel launch");
+    const dim3 weight_grid(snn::blocks_for(a.n_in * a.n_out, threads),
+                           static_cast<unsigned int>(a.n_chunks));
+    weight_gradient_kernel<T><<<weight_grid, threads, 0, stream>>>(a);
+    check(cudaGetLastError(), "weight gradient kernel launch");
+    input_gradient_kernel<T><<<snn::blocks_for(a.batch * a.n_in, threads), threads, 0,
+                               stream>>>(a);
+    check(cudaGetLastError(), "input gradient kernel launch");
 }
 
-void lambertw(const LaunchArg& launch, std::uintptr_t x, std::uintptr_t out, std::int64_t n) {
-    snn::with_precision(launch.bits, [&](auto zero) {
-        using T = decltype(zero);
-        if (n == 0) {
-            return;
-        }
-        DeviceGuard guard(launch.device);
-        constexpr int threads = snn::THREADS_PER_BLOCK;
-        lambertw_kernel<T><<<snn::blocks_for(n < (1 << 24) ? n : (1 << 24), threads), threads, 0,
-                             as_stream(launch)>>>(reinterpret_cast<const T*>(x),
-                                                  reinterpret_cast<T*>(out), n);
-        check(cudaGetLastError(), "lambertw kernel launch");
-    });
+template <typename T>
+void run_lambertw(const LaunchArg& launch, const T* x, T* out, int64_t n) {
+    DeviceGuard guard(launch.device);
+    constexpr int threads = snn::THREADS_PER_BLOCK;
+    lambertw_kernel<T><<<snn::blocks_for(n < (1 << 24) ? n : (1 << 24), threads), threads, 0,
+                         as_stream(launch)>>>(x, out, n);
+    check(cudaGetLastError(), "lambertw kernel launch");
 }
+
+SNN_INSTANTIATE_RUNS(float)
+SNN_INSTANTIATE_RUNS(double)
 
 std::string runtime_problem() {
     int count = 0;

@@ -1,8 +1,9 @@
 // Host-side entry points of the kernels, free of CUDA and torch types so that the
-// pybind11 bindings (bind_kernels.cpp) compile with the plain C++ compiler. Two
-// implementations: kernels.cu launches them on the GPU (`_snnsim_cuda`), and
-// kernels_emulated.cpp runs the same launch grid serially on the host (`_snnsim_host`,
-// where every pointer is a host address and `device` and `stream` are ignored).
+// pybind11 bindings (bind_kernels.cpp) compile with the plain C++ compiler. Defined in
+// kernels.cpp on top of two implementations of the launches: kernels.cu on the GPU
+// (`_snnsim_cuda`), and kernels_emulated.cpp, the same launch grid run serially on the
+// host (`_snnsim_host`, where every pointer is a host address and `device` and `stream`
+// are ignored).
 //
 // Pointers are device addresses passed as integers (torch's Tensor.data_ptr()), strides
 // are in elements, `stream` is a cudaStream_t as an integer (torch's
