@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -200,7 +201,12 @@ class Trainer:
                 progress.update(len(idx))
         learning_rate = self.optimizer.param_groups[0]["lr"]
         if self.scheduler is not None:
-            self.scheduler.step()
+            with warnings.catch_warnings():
+                # The schedule counts epochs, as published, even one whose batches were all
+                # weight bumps (no optimiser step); torch would warn about that order.
+                warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step",
+                                        category=UserWarning)
+                self.scheduler.step()
         validation = self.evaluate("val")
         self.epoch += 1
         metrics = {
