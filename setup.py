@@ -107,7 +107,7 @@ class OptionalBuildExt(build_ext):
             return
         os.makedirs(os.path.dirname(output) or ".", exist_ok=True)
         command = [
-            nvcc, "-shared", "-std=c++17", "-O3", "--threads", "0",
+            nvcc, "-shared", "-std=c++17", "-O3", "-lineinfo", "--threads", "0",
             "-Xcompiler", "-fPIC,-fvisibility=hidden",
             "-I", sysconfig.get_paths()["include"], "-I", _pybind11_include(),
             *[f"-D{name}={value}" for name, value in ext.define_macros],

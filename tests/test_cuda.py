@@ -75,7 +75,7 @@ def random_layer(seed: int, batch: int = 48, n_in: int = 24, n_out: int = 16,
 
 def host_launch(x: torch.Tensor) -> tuple[int, int, int]:
     """The launch triple (bits, device, stream) of the emulated kernels for tensor x."""
-    return (64 if x.dtype == torch.float64 else 32, 0, 0)
+    return (cuda_backend.float_bits(x), 0, 0)
 
 
 def host_forward(t_in: torch.Tensor, w: torch.Tensor, params: NeuronParams) -> torch.Tensor:
@@ -85,6 +85,30 @@ def host_forward(t_in: torch.Tensor, w: torch.Tensor, params: NeuronParams) -> t
 def host_backward(t_in, w, t_out, grad_t_out, params, max_dw_norm=None, n_chunks=None):
     return cuda_backend.launch_backward(host, host_launch(t_in), t_in, w, t_out, grad_t_out,
                                         params, max_dw_norm, n_chunks)
+
+
+# Tests of the launch grid run on both kernel builds: "host" (emulated, everywhere) and
+# "cuda" (the GPU, where there is one), through the backend's own launch code.
+KERNELS = [pytest.param("host", marks=needs_host), pytest.param("cuda", marks=needs_gpu)]
+
+
+def kernel_forward(kernels: str, t_in, w, params) -> torch.Tensor:
+    if kernels == "host":
+        return host_forward(t_in, w, params)
+    t_in, w = t_in.cuda(), w.cuda()
+    return cuda_backend.launch_forward(cuda_backend._snnsim_cuda, cuda_backend._launch(t_in),
+                                       t_in, w, params).cpu()
+
+
+def kernel_backward(kernels: str, t_in, w, t_out, grad_t_out, params, max_dw_norm=None,
+                    n_chunks=None):
+    if kernels == "host":
+        return host_backward(t_in, w, t_out, grad_t_out, params, max_dw_norm, n_chunks)
+    t_in, w, t_out, grad_t_out = (x.cuda() for x in (t_in, w, t_out, grad_t_out))
+    gradients = cuda_backend.launch_backward(cuda_backend._snnsim_cuda,
+                                             cuda_backend._launch(t_in), t_in, w, t_out,
+                                             grad_t_out, params, max_dw_norm, n_chunks)
+    return tuple(g.cpu() for g in gradients)
 
 
 def host_lambertw(x: np.ndarray) -> np.ndarray:
@@ -244,53 +268,95 @@ def test_host_reads_strided_views():
         assert torch.equal(strided, plain)
 
 
-@needs_host
+@pytest.mark.parametrize("kernels", KERNELS)
 @pytest.mark.parametrize("n_in, n_out", [(3, 300), (200, 5), (700, 40)])
-def test_host_launch_geometry(n_in, n_out):
+def test_launch_geometry(kernels, n_in, n_out):
     """Layers with more neurons than threads per block (each thread walks several), more
     inputs than threads (each thread ranks several) and both; per-neuron parameters."""
     params = make_params("general", n_out, seed=6)
     t_in, w = random_layer(17, batch=6, n_in=n_in, n_out=n_out, weight_mean=4.0 / n_in)
-    t_out = host_forward(t_in, w, params)
+    t_out = kernel_forward(kernels, t_in, w, params)
     expected = cpu.forward(t_in, w, params)
     assert 0.2 < float(torch.isfinite(expected).double().mean())
     assert_times_close(t_out, expected)
     grad = loss_gradient(expected, 17)
-    assert_gradients_close(host_backward(t_in, w, expected, grad, params),
+    assert_gradients_close(kernel_backward(kernels, t_in, w, expected, grad, params),
                            cpu.backward(t_in, w, expected, grad, params))
 
 
-@needs_host
+@pytest.mark.parametrize("kernels", KERNELS)
 @pytest.mark.parametrize("n_chunks", [1, 2, 7, 48])
-def test_host_weight_gradient_chunks_sum_to_the_whole(n_chunks):
+def test_weight_gradient_chunks_sum_to_the_whole(kernels, n_chunks):
     """Batch chunks of the weight-gradient pass, the last one short or empty."""
     params = make_params("double", 16, seed=2)
     t_in, w = random_layer(19, batch=48)
     t_out = cpu.forward(t_in, w, params)
     grad = loss_gradient(t_out, 19)
     expected = cpu.backward(t_in, w, t_out, grad, params)
-    assert_gradients_close(host_backward(t_in, w, t_out, grad, params, n_chunks=n_chunks),
-                           expected)
+    assert_gradients_close(
+        kernel_backward(kernels, t_in, w, t_out, grad, params, n_chunks=n_chunks), expected)
+
+
+def test_weight_gradient_chunk_count():
     assert cuda_backend.weight_gradient_chunks(48, 24, 16) == 48  # small layer: one per sample
-    assert cuda_backend.weight_gradient_chunks(10_000, 256, 128) == 2
+    assert cuda_backend.weight_gradient_chunks(65536, 256, 128) == 32
     assert cuda_backend.weight_gradient_chunks(0, 5, 3) == 1
+    assert cuda_backend.weight_gradient_chunks(10**6, 5, 120) == 1748
 
 
-@needs_host
+@pytest.mark.parametrize("kernels", KERNELS)
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_host_many_inputs_use_global_scratch(dtype):
-    """Past MAX_SHARED_BYTES of sort buffer per block the forward pass sorts in global memory."""
-    n_in = host.MAX_SHARED_BYTES // (torch.finfo(dtype).bits // 8 + 4) + 1
+@pytest.mark.parametrize("past_limit", [0, 1], ids=["shared-full", "global-scratch"])
+def test_sort_buffer_at_and_past_the_shared_memory_limit(kernels, dtype, past_limit):
+    """The largest layer whose sort buffer fits in shared memory, and the smallest that
+    sorts in global scratch memory instead; float32 gradients on the way."""
+    n_in = host_or_cuda_shared_bytes() // (torch.finfo(dtype).bits // 8 + 4) + past_limit
     params = make_params("equal")
     t_in, w = random_layer(9, batch=2, n_in=n_in, n_out=4, finite=0.3, late=5.0,
                            weight_mean=2.0 / n_in)
     expected = cpu.forward(t_in, w, params)
     assert torch.isfinite(expected).any()
-    actual = host_forward(t_in.to(dtype), w.to(dtype), params)
+    actual = kernel_forward(kernels, t_in.to(dtype), w.to(dtype), params)
+    grad = loss_gradient(expected, 9)
+    expected_gradients = cpu.backward(t_in, w, expected, grad, params)
     if dtype == torch.float64:
         assert_times_close(actual, expected, tolerance=1e-9)
+        assert_gradients_close(kernel_backward(kernels, t_in, w, expected, grad, params),
+                               expected_gradients)
     else:
         check_float32_bound(actual, expected)
+        gradients = kernel_backward(kernels, *(x.float() for x in (t_in, w, expected, grad)),
+                                    params)
+        for actual_gradient, expected_gradient in zip(gradients, expected_gradients):
+            assert actual_gradient.dtype == torch.float32
+            scale = 1.0 + float(expected_gradient.abs().max())
+            assert float((actual_gradient.double() - expected_gradient).abs().max()) <= 1e-3 * scale
+
+
+def host_or_cuda_shared_bytes() -> int:
+    module = host if host is not None else cuda_backend._snnsim_cuda
+    return module.MAX_SHARED_BYTES
+
+
+@needs_host
+def test_host_empty_batch_of_a_wide_layer():
+    params = make_params("equal")
+    t_in, w = random_layer(2, batch=0, n_in=5000, n_out=3)
+    t_out = host_forward(t_in, w, params)
+    assert t_out.shape == (0, 3)
+    grad_t_in, grad_w = host_backward(t_in, w, t_out, t_out.clone(), params)
+    assert grad_t_in.shape == (0, 5000) and not grad_w.any()
+
+
+@needs_host
+def test_host_nan_inputs_stay_in_bounds():
+    """The public API rejects NaN times; called directly, the kernels treat them as silent
+    rather than letting them take a rank in the sort buffer."""
+    params = make_params("equal")
+    t_in = torch.tensor([[0.5, math.nan, 0.2, 1.0], [math.nan] * 4], dtype=torch.float64)
+    w = torch.full((4, 2), 1.5, dtype=torch.float64)
+    silent = torch.where(torch.isnan(t_in), math.inf, t_in)
+    assert_times_close(host_forward(t_in, w, params), cpu.forward(silent, w, params))
 
 
 @needs_host
@@ -299,6 +365,8 @@ def test_host_kernels_reject_bad_launches():
     t_in, w = random_layer(1, batch=2)
     with pytest.raises(ValueError, match="bits must be 32 or 64, got 16"):
         cuda_backend.launch_forward(host, (16, 0, 0), t_in, w, params)
+    with pytest.raises(TypeError, match="float32 or float64, got a torch.float16 tensor"):
+        host_forward(t_in.half(), w.half(), params)
     t_out = host_forward(t_in, w, params)
     with pytest.raises(ValueError, match="n_chunks must be in 1..65535, got 0"):
         host_backward(t_in, w, t_out, t_out, params, n_chunks=0)
@@ -307,7 +375,7 @@ def test_host_kernels_reject_bad_launches():
         host.forward((64, 0, 0), cuda_backend._matrix(t_in), cuda_backend._matrix(w), 2, 24, 16,
                      neurons, 0, t_out.data_ptr(), t_out.data_ptr(), 0)
     with pytest.raises(RuntimeError, match="needs scratch buffers for 5000 inputs"):
-        host.forward((64, 0, 0), cuda_backend._matrix(t_in), cuda_backend._matrix(w), 0, 5000,
+        host.forward((64, 0, 0), cuda_backend._matrix(t_in), cuda_backend._matrix(w), 2, 5000,
                      16, neurons, 0, t_out.data_ptr(), 0, 0)
 
 
@@ -409,14 +477,26 @@ def test_cuda_edge_cases(regime):
 
 
 @needs_gpu
-def test_cuda_many_inputs_use_global_scratch():
-    params = make_params("equal")
-    t_in, w = random_layer(9, batch=8, n_in=5000, n_out=8, finite=0.3, late=5.0,
-                           weight_mean=0.002)
-    t_out = get_backend("cuda").forward(t_in.cuda(), w.cuda(), params)
+def test_cuda_runs_on_the_current_stream_and_device():
+    """Kernels and temporaries on torch's current stream (here a side stream) and on the
+    device of the inputs (every visible GPU), results equal to the default stream's."""
+    params = make_params("general", 16, seed=3)
+    t_in, w = random_layer(23)
     expected = cpu.forward(t_in, w, params)
-    assert torch.isfinite(expected).any()
-    assert_times_close(t_out, expected, tolerance=1e-9)
+    grad = loss_gradient(expected, 23)
+    expected_gradients = cpu.backward(t_in, w, expected, grad, params)
+    backend = get_backend("cuda")
+    for index in range(torch.cuda.device_count()):
+        device = torch.device("cuda", index)
+        stream = torch.cuda.Stream(device)
+        with torch.cuda.stream(stream):
+            t, weights = t_in.to(device), w.to(device)
+            t_out = backend.forward(t, weights, params)
+            gradients = backend.backward(t, weights, t_out, grad.to(device), params)
+        stream.synchronize()
+        assert t_out.device == device and all(g.device == device for g in gradients)
+        assert_times_close(t_out, expected)
+        assert_gradients_close(gradients, expected_gradients)
 
 
 @needs_gpu

@@ -39,7 +39,9 @@ else:
     _IMPORT_ERROR = None
 
 REGIME_CODES = {EQUAL: 0, DOUBLE: 1}  # anything else: 2 (general), as in spike_math.h
-WEIGHT_GRADIENT_THREADS = 1 << 16  # batch chunks of the weight gradient fill about this many
+# Batch chunks of the weight gradient fill about this many threads: a few waves of a large
+# GPU (an H100 keeps 132 x 2048 threads resident).
+WEIGHT_GRADIENT_THREADS = 1 << 20
 _available = False  # set once check_available has passed
 
 
@@ -78,10 +80,18 @@ def _device_of(x: torch.Tensor) -> torch.device:
     return x.device if x.is_cuda else torch.device("cuda", torch.cuda.current_device())
 
 
+def float_bits(x: torch.Tensor) -> int:
+    """64 or 32, the precision the kernels run in for tensor `x`; TypeError for other dtypes."""
+    if x.dtype == torch.float64:
+        return 64
+    if x.dtype == torch.float32:
+        return 32
+    raise TypeError(f"the cuda backend computes in float32 or float64, got a {x.dtype} tensor")
+
+
 def _launch(x: torch.Tensor) -> tuple[int, int, int]:
     """(bits, device index, stream) for kernels working on CUDA tensor `x`."""
-    return (64 if x.dtype == torch.float64 else 32, x.device.index,
-            torch.cuda.current_stream(x.device).cuda_stream)
+    return (float_bits(x), x.device.index, torch.cuda.current_stream(x.device).cuda_stream)
 
 
 def _matrix(x: torch.Tensor) -> tuple[int, int, int]:

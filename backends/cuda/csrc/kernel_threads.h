@@ -96,7 +96,7 @@ ForwardArgs<T> forward_args(const snn_cuda::MatrixArg& t_in, const snn_cuda::Mat
     }
     const int64_t shared =
         scratch_times ? 0 : n_in * static_cast<int64_t>(sizeof(T) + sizeof(int));
-    if (shared > snn_cuda::MAX_SHARED_BYTES) {
+    if (batch > 0 && n_out > 0 && shared > snn_cuda::MAX_SHARED_BYTES) {  // else no launch
         throw std::runtime_error("snnsim cuda backend: forward needs scratch buffers for " +
                                  std::to_string(n_in) + " inputs");
     }
@@ -126,8 +126,8 @@ SNN_HD int64_t forward_rank_inputs(const ForwardArgs<T>& a, int64_t b, int64_t t
     int64_t placed = 0;
     for (int64_t i = thread; i < a.n_in; i += n_threads) {
         const T t = row[i * stride];
-        if (t == infinity<T>()) {
-            continue;
+        if (!(t < infinity<T>())) {
+            continue;  // silent (+inf); NaN too, so that it cannot take a rank
         }
         int64_t rank = 0;
         for (int64_t k = 0; k < a.n_in; ++k) {
