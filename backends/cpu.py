@@ -18,9 +18,18 @@ Besides the backend contract (`forward`, `backward`), `forward_with_state` and
 `backward_with_state` let `snnsim.first_spike_times` hand the forward pass's sort
 order to the backward pass and skip input-time gradients nobody asked for.
 
-The batch is split into one contiguous chunk per thread, so results do not depend
-on scheduling. Kernels are compiled on first use and cached on disk. Computation is
-in float64 whatever the input dtype; results are cast back.
+Where tau_m / tau_s is neither 1 nor 2 (the general regime, e.g. per-neuron time
+constants as on the mock chip) the crossing is solved by a safeguarded Halley
+iteration started from an equal-tau Lambert W estimate (`_general_crossing`); it
+converges to the root of the torch backend's Newton iteration, in about a third of
+the evaluations. Per-neuron interval factors take two transcendental calls, not
+four (`_two_call_factors`).
+
+The batch is split into one contiguous chunk per thread (of at least
+PARALLEL_MIN_SAMPLES samples), so results do not depend on scheduling. Kernels are
+compiled on first use and cached on disk (the hw package's kernels compile in
+`_sorted_finite_inputs`: clear hw/__pycache__/*.nb* too after changing it). Computation
+is in float64 whatever the input dtype; results are cast back.
 """
 from __future__ import annotations
 
@@ -39,8 +48,10 @@ MIN_SLOPE_FRACTION = 1e-9
 NEWTON_MAX_ITERATIONS = 100
 INSERTION_SORT_MAX = 16  # longer input lists are bucketed first ...
 BUCKET_MAX_OCCUPANCY = 32  # ... unless a bucket would hold more than this: merge sort
+BUCKETS_PER_INPUT = 4  # buckets mostly empty or single: fewer moves, fewer mispredictions
 MANY_NEURONS = 16  # from this layer size on, causal inputs are counted in one vectorised pass
 FACTOR_BLOCK = 16  # the forward walk computes interval factors this many inputs ahead
+PARALLEL_MIN_SAMPLES = 8  # per thread; smaller batches run in the calling thread
 REGIME_CODES = {EQUAL: 0, DOUBLE: 1}  # anything else: 2 (general)
 
 
@@ -87,10 +98,31 @@ def _shared_interval_factors(keys, n, start, stop, tau_m, tau_s, decay_m, kernel
         decay_m[k], kernel[k], decay_s[k] = _interval_factors(delta, tau_m, tau_s)
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _two_call_factors(s, tau_m, tau_s):
+    """(e^{-s/tau_m}, K(s), e^{-s/tau_s}) for 0 <= s <= inf, like `_interval_factors` but
+    from two transcendental calls instead of four: with a = |1/tau_s - 1/tau_m|,
+    e^{-s/tau_fast} = e^{-s/tau_slow} (1 + expm1(-a s)) (within ~2 ulp of the exponential;
+    K(s) is the same bit for bit). For per-neuron time constants, where these factors
+    are computed per (interval, neuron) and per solver step."""
+    if s == math.inf:
+        return 0.0, 0.0, 0.0
+    slow = math.exp(-s / max(tau_m, tau_s))
+    if tau_m == tau_s:
+        return slow, slow * s / tau_m, slow
+    a = abs(1.0 / tau_s - 1.0 / tau_m)
+    g = math.expm1(-a * s)
+    fast = slow + slow * g
+    kernel = slow * (-g / a) / tau_m
+    if tau_m > tau_s:
+        return slow, kernel, fast
+    return fast, kernel, slow
+
+
 @njit(cache=True, error_model="numpy")
 def _per_neuron_interval_factors(delta, tau_m, tau_s, decay_m, kernel, decay_s):
     for j in range(tau_m.shape[0]):
-        decay_m[j], kernel[j], decay_s[j] = _interval_factors(delta, tau_m[j], tau_s[j])
+        decay_m[j], kernel[j], decay_s[j] = _two_call_factors(delta, tau_m[j], tau_s[j])
 
 
 @njit(cache=True, error_model="numpy")
@@ -112,9 +144,10 @@ def _insertion_sort(keys, index, n, sorted_keys, sorted_index):
 def _sorted_finite_inputs(times, keys, index, scratch_keys, scratch_index, counts):
     """Sort the finite entries of `times` into keys[:n], their positions into index[:n]; n.
 
-    Stable. Long lists are first distributed into n equal-width buckets (one counting
-    pass), which leaves an insertion sort almost nothing to move; where the times are so
-    unevenly spread that a bucket overflows, a merge sort takes over.
+    Stable. Long lists are first distributed into BUCKETS_PER_INPUT * n equal-width
+    buckets (one counting pass), which leaves an insertion sort almost nothing to move;
+    where the times are so unevenly spread that a bucket overflows, a merge sort takes
+    over. counts needs BUCKETS_PER_INPUT * len(times) + 1 entries.
     """
     n = 0
     for i in range(times.shape[0]):
@@ -132,18 +165,19 @@ def _sorted_finite_inputs(times, keys, index, scratch_keys, scratch_index, count
         hi = max(hi, key)
     if hi == lo:
         return n  # all tied: already in (stable) order
-    scale = (n - 1) / (hi - lo)
+    n_buckets = n * BUCKETS_PER_INPUT
+    scale = (n_buckets - 1) / (hi - lo)
     largest_bucket = 0
     if scale < math.inf:
-        counts[:n + 1] = 0
+        counts[:n_buckets + 1] = 0
         for a in range(n):
-            counts[min(int((keys[a] - lo) * scale), n - 1) + 1] += 1
-        for a in range(n):
+            counts[min(int((keys[a] - lo) * scale), n_buckets - 1) + 1] += 1
+        for a in range(n_buckets):
             largest_bucket = max(largest_bucket, counts[a + 1])
             counts[a + 1] += counts[a]
     if scale < math.inf and largest_bucket <= BUCKET_MAX_OCCUPANCY:
         for a in range(n):
-            bucket = min(int((keys[a] - lo) * scale), n - 1)
+            bucket = min(int((keys[a] - lo) * scale), n_buckets - 1)
             scratch_keys[counts[bucket]] = keys[a]
             scratch_index[counts[bucket]] = index[a]
             counts[bucket] += 1
@@ -158,10 +192,16 @@ def _sorted_finite_inputs(times, keys, index, scratch_keys, scratch_index, count
     return n
 
 
-@njit(cache=True, error_model="numpy")
-def _membrane(D, U, s, tau_m, tau_s):
-    kernel, _ = _kernel(s, tau_m, tau_s)
-    return D * math.exp(-s / tau_m) + U * kernel
+@njit(cache=True, error_model="numpy", inline="always")
+def _equal_crossing(D, U, delta, d_end, tau, c):
+    """(fires, s): `_crossing` for tau_m = tau_s = tau (regime 0) with the same arithmetic,
+    branch-free: flagged neurons fire or not at random, which a branch would mispredict."""
+    ratio = D / U
+    z = -(c / U) * math.exp(-ratio)
+    s_peak = tau * (1.0 - ratio)
+    fires = (d_end >= c) | ((0.0 < s_peak) & (s_peak < delta) & (z >= -INV_E_HI))
+    s = tau * (-ratio - lambertw_nonpositive(min(max(z, -INV_E_HI), 0.0)))
+    return fires, min(max(s, 0.0), delta)
 
 
 @njit(cache=True, error_model="numpy")
@@ -194,50 +234,110 @@ def _crossing(D, U, delta, d_end, decay_m, tau_m, tau_s, c, regime):
         root = (p + math.sqrt(max(discriminant, 0.0))) / (2.0 * U)
         s = -tau_m * math.log(root)
     else:
-        s_hi = delta
-        if not reaches_end:
-            kappa = tau_s / (tau_m - tau_s)
-            ratio = D / (kappa * U)
-            if not ratio > -1.0:
-                return -1.0
-            s_peak = (math.log(tau_m / tau_s) - math.log1p(ratio)) / (1.0 / tau_s - 1.0 / tau_m)
-            if not (0.0 < s_peak < delta) or _membrane(D, U, s_peak, tau_m, tau_s) < c:
-                return -1.0
-            s_hi = s_peak
-        lo, hi, s = 0.0, s_hi, s_hi
-        for _ in range(NEWTON_MAX_ITERATIONS):
-            v = _membrane(D, U, s, tau_m, tau_s)
-            f = v - c
-            if f == 0.0:
-                break
-            if f < 0.0:
-                lo = s
-            else:
-                hi = s
-            newton = s - f / ((U * math.exp(-s / tau_s) - v) / tau_m)
-            new_s = newton if (newton > lo and newton < hi) else 0.5 * (lo + hi)
-            done = abs(new_s - s) <= 4e-16 * max(abs(new_s), 1e-300)
-            s = new_s
-            if done:
-                break
-        return min(max(s, 0.0), s_hi)
+        return _general_crossing(D, U, delta, reaches_end, tau_m, tau_s, c)
     return min(max(s, 0.0), delta)
 
 
+@njit(cache=True, error_model="numpy")
+def _general_crossing(D, U, delta, reaches_end, tau_m, tau_s, c):
+    """`_crossing` for any tau_m / tau_s. Unless the membrane reaches c at the end of the
+    interval (reaches_end), its peak is found first (-1 if it stays below c) and ends the
+    bracket. Then the earliest s in [0, s_hi] with V'(t_k + s) = c, where V' rises up to
+    that crossing.
+
+    Safeguarded Halley iteration on f(s) = V'(t_k + s) - c with the bracket [lo, hi] =
+    [0, s_hi], a Newton step where Halley's correction is large, bisection where a step
+    leaves the bracket. The root is the one the torch backend's Newton iteration from
+    s_hi finds (to rounding), in about a third of the evaluations:
+
+    * start: the equal-tau (Lambert W) solution of V' ~ (D + B s) e^{-s/tau_h}, with
+      1/tau_h = (1/tau_m + 1/tau_s)/2 and B = U/tau_m - D (1/tau_m - 1/tau_h) (exact to
+      first order in s (1/tau_m - 1/tau_s)), if it lies inside the bracket; else s_hi,
+      and from a peak (f' = 0) the first step solves f + f'' h^2/2 = 0;
+    * one evaluation (`_two_call_factors`: two transcendental calls) gives f and, with
+      S = U e^{-s/tau_s}, the derivatives
+      f1 = (S - V')/tau_m, f2 = (-S/tau_s - f1)/tau_m, f3 = (S/tau_s^2 - f2)/tau_m;
+    * stop when a step is below 4e-16 relative, or when the error left after a Halley
+      step h, predicted as |f2^2/(4 f1^2) - f3/(6 f1)| |h|^3, is below 1e-17 relative
+      (only once the step is in the asymptotic range, |f2 h / f1| <= 0.02).
+    """
+    s_hi = delta
+    if not reaches_end:
+        kappa = tau_s / (tau_m - tau_s)
+        ratio = D / (kappa * U)
+        if not ratio > -1.0:
+            return -1.0
+        s_peak = (math.log(tau_m / tau_s) - math.log1p(ratio)) / (1.0 / tau_s - 1.0 / tau_m)
+        if not 0.0 < s_peak < delta:
+            return -1.0
+        decay_peak, kernel_peak, _ = _two_call_factors(s_peak, tau_m, tau_s)
+        if D * decay_peak + U * kernel_peak < c:
+            return -1.0
+        s_hi = s_peak
+    lo, hi, s = 0.0, s_hi, s_hi
+    from_peak = not reaches_end
+    inv_tau_h = 0.5 * (1.0 / tau_m + 1.0 / tau_s)
+    u_eq = (U / tau_m - D * (1.0 / tau_m - inv_tau_h)) / inv_tau_h
+    if u_eq > 0.0:
+        z = -(c / u_eq) * math.exp(-D / u_eq)
+        if -INV_E_HI <= z <= 0.0:
+            guess = (-D / u_eq - lambertw_nonpositive(z)) / inv_tau_h
+            if lo < guess < hi:
+                s = guess
+                from_peak = False
+    for _ in range(NEWTON_MAX_ITERATIONS):
+        decay_m, kernel, synaptic = _two_call_factors(s, tau_m, tau_s)
+        v = D * decay_m + U * kernel
+        f = v - c
+        if f == 0.0:
+            break
+        if f < 0.0:
+            lo = s
+        else:
+            hi = s
+        d1 = (U * synaptic - v) / tau_m
+        d2 = (-U * synaptic / tau_s - d1) / tau_m
+        predicted = math.inf
+        if from_peak:
+            step = -math.sqrt(2.0 * f / -d2) if d2 < 0.0 else math.nan
+            from_peak = False
+        else:
+            newton = -f / d1
+            curvature = 0.5 * newton * d2 / d1
+            if abs(curvature) <= 0.5:
+                step = newton / (1.0 + curvature)
+                if abs(curvature) <= 1e-2:
+                    d3 = (U * synaptic / (tau_s * tau_s) - d2) / tau_m
+                    predicted = abs(0.25 * d2 * d2 / (d1 * d1) - d3 / (6.0 * d1)) * abs(step) ** 3
+            else:
+                step = newton
+        new_s = s + step
+        if not (new_s > lo and new_s < hi):
+            new_s = 0.5 * (lo + hi)
+            predicted = math.inf
+        done = (abs(new_s - s) <= 4e-16 * max(abs(new_s), 1e-300)
+                or predicted <= 1e-17 * abs(new_s))
+        s = new_s
+        if done:
+            break
+    return min(max(s, 0.0), s_hi)
+
+
 def _chunks(batch: int) -> np.ndarray:
-    """Bounds of one contiguous chunk of the batch per thread."""
-    n = max(1, min(batch, numba.get_num_threads()))
+    """Bounds of one contiguous chunk of the batch per thread, each of at least
+    PARALLEL_MIN_SAMPLES samples (a single chunk runs in the calling thread)."""
+    n = max(1, min(batch // PARALLEL_MIN_SAMPLES, numba.get_num_threads()))
     return np.arange(n + 1, dtype=np.int64) * batch // n
 
 
 @njit(cache=True, error_model="numpy", inline="always")  # no call overhead
-def _walk_interval(D, U, drive_left, out, flagged, t_k, delta, decay_m, kernel, decay_s,
-                   tau_m, tau_s, regime):
+def _walk_interval(D, U, drive_left, out, flagged, candidates, t_k, delta, decay_m, kernel,
+                   decay_s, tau_m, tau_s, regime):
     """Advance every neuron's (D, U) over [t_k, t_k + delta], solving crossings on the way.
 
     drive_left[j] is neuron j's drive, or +inf once it has fired. The interval
-    factors are scalars (shared time constants) or per-neuron arrays; `flagged` is
-    scratch space. Returns the number of neurons that fired in this interval.
+    factors are scalars (shared time constants) or per-neuron arrays; `flagged` and
+    `candidates` are scratch space. Returns the number of neurons that fired in this interval.
     """
     n_out = D.shape[0]
     n_flagged = 0
@@ -249,13 +349,22 @@ def _walk_interval(D, U, drive_left, out, flagged, t_k, delta, decay_m, kernel, 
         flagged[j] = may_cross
         n_flagged += may_cross
     n_fired = 0
-    for j in range(n_out if n_flagged > 0 else 0):
-        if flagged[j]:
+    if n_flagged > 0:
+        m = 0
+        for j in range(n_out):  # the flagged neurons' indices, without a branch per neuron
+            candidates[m] = j
+            m += flagged[j]
+        for q in range(n_flagged):
+            j = candidates[q]
             l = j if tau_m.shape[0] > 1 else 0
             d_end = D[j] * _at(decay_m, j) + U[j] * _at(kernel, j)
-            s = _crossing(D[j], U[j], delta, d_end, _at(decay_m, j), tau_m[l], tau_s[l],
-                          drive_left[j], regime)
-            if s >= 0.0:
+            if regime == 0:
+                fires, s = _equal_crossing(D[j], U[j], delta, d_end, tau_m[l], drive_left[j])
+            else:
+                s = _crossing(D[j], U[j], delta, d_end, _at(decay_m, j), tau_m[l], tau_s[l],
+                              drive_left[j], regime)
+                fires = s >= 0.0
+            if fires:
                 out[j] = t_k + s
                 drive_left[j] = math.inf
                 n_fired += 1
@@ -269,62 +378,72 @@ def _walk_interval(D, U, drive_left, out, flagged, t_k, delta, decay_m, kernel, 
 @njit(parallel=True, cache=True, error_model="numpy")
 def _forward_kernel(t_in, w, tau_m, tau_s, drive, regime, bounds, t_out, order, n_finite_out):
     """t_out[b] for every sample; where order has rows, also each sample's finite inputs in
-    time order (order[b, :n_finite_out[b]]) for the backward pass."""
+    time order (order[b, :n_finite_out[b]]) for the backward pass. One chunk per thread."""
+    for chunk in prange(bounds.shape[0] - 1):
+        _forward_chunk(t_in, w, tau_m, tau_s, drive, regime, bounds[chunk], bounds[chunk + 1],
+                       t_out, order, n_finite_out)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _forward_chunk(t_in, w, tau_m, tau_s, drive, regime, first, last, t_out, order,
+                   n_finite_out):
+    """`_forward_kernel` for the samples first <= b < last, in this thread."""
     n_in = t_in.shape[1]
     n_out = w.shape[1]
     per_neuron_tau = tau_m.shape[0] > 1
-    for chunk in prange(bounds.shape[0] - 1):
-        D = np.empty(n_out)
-        U = np.empty(n_out)
-        drive_left = np.empty(n_out)
-        flagged = np.empty(n_out, np.bool_)
-        decay_m = np.empty(n_out)
-        kernel = np.empty(n_out)
-        decay_s = np.empty(n_out)
-        keys = np.empty(n_in)
-        index = np.empty(n_in, np.int64)
-        scratch_keys = np.empty(n_in)
-        scratch_index = np.empty(n_in, np.int64)
-        counts = np.empty(n_in + 1, np.int64)
-        interval_decay_m = np.empty(n_in)
-        interval_kernel = np.empty(n_in)
-        interval_decay_s = np.empty(n_in)
-        for b in range(bounds[chunk], bounds[chunk + 1]):
-            n_finite = _sorted_finite_inputs(t_in[b], keys, index, scratch_keys, scratch_index,
-                                             counts)
-            if order.shape[0] > 0:
-                order[b, :n_finite] = index[:n_finite]
-                n_finite_out[b] = n_finite
-            out = t_out[b]
-            D[:] = 0.0
-            U[:] = 0.0
-            drive_left[:] = drive
-            out[:] = math.inf
-            n_fired = 0
-            n_factors = 0  # intervals whose shared factors are computed, a block at a time
-            for k in range(n_finite):
-                if n_fired == n_out:
-                    break
-                if k == n_factors and not per_neuron_tau:
-                    n_factors = min(n_finite, k + FACTOR_BLOCK)
-                    _shared_interval_factors(keys, n_finite, k, n_factors, tau_m[0], tau_s[0],
-                                             interval_decay_m, interval_kernel,
-                                             interval_decay_s)
-                w_k = w[index[k]]
-                for j in range(n_out):
-                    U[j] += w_k[j]
-                t_k = keys[k]
-                delta = keys[k + 1] - t_k if k + 1 < n_finite else math.inf
-                if delta == 0.0:
-                    continue
-                if per_neuron_tau:
-                    _per_neuron_interval_factors(delta, tau_m, tau_s, decay_m, kernel, decay_s)
-                    n_fired += _walk_interval(D, U, drive_left, out, flagged, t_k, delta,
-                                              decay_m, kernel, decay_s, tau_m, tau_s, regime)
-                else:
-                    n_fired += _walk_interval(D, U, drive_left, out, flagged, t_k, delta,
-                                              interval_decay_m[k], interval_kernel[k],
-                                              interval_decay_s[k], tau_m, tau_s, regime)
+    D = np.empty(n_out)
+    U = np.empty(n_out)
+    drive_left = np.empty(n_out)
+    flagged = np.empty(n_out, np.bool_)
+    candidates = np.empty(n_out, np.int64)
+    decay_m = np.empty(n_out)
+    kernel = np.empty(n_out)
+    decay_s = np.empty(n_out)
+    keys = np.empty(n_in)
+    index = np.empty(n_in, np.int64)
+    scratch_keys = np.empty(n_in)
+    scratch_index = np.empty(n_in, np.int64)
+    counts = np.empty(n_in * BUCKETS_PER_INPUT + 1, np.int64)
+    interval_decay_m = np.empty(n_in)
+    interval_kernel = np.empty(n_in)
+    interval_decay_s = np.empty(n_in)
+    for b in range(first, last):
+        n_finite = _sorted_finite_inputs(t_in[b], keys, index, scratch_keys, scratch_index,
+                                         counts)
+        if order.shape[0] > 0:
+            order[b, :n_finite] = index[:n_finite]
+            n_finite_out[b] = n_finite
+        out = t_out[b]
+        D[:] = 0.0
+        U[:] = 0.0
+        drive_left[:] = drive
+        out[:] = math.inf
+        n_fired = 0
+        n_factors = 0  # intervals whose shared factors are computed, a block at a time
+        for k in range(n_finite):
+            if n_fired == n_out:
+                break
+            if k == n_factors and not per_neuron_tau:
+                n_factors = min(n_finite, k + FACTOR_BLOCK)
+                _shared_interval_factors(keys, n_finite, k, n_factors, tau_m[0], tau_s[0],
+                                         interval_decay_m, interval_kernel,
+                                         interval_decay_s)
+            w_k = w[index[k]]
+            for j in range(n_out):
+                U[j] += w_k[j]
+            t_k = keys[k]
+            delta = keys[k + 1] - t_k if k + 1 < n_finite else math.inf
+            if delta == 0.0:
+                continue
+            if per_neuron_tau:
+                _per_neuron_interval_factors(delta, tau_m, tau_s, decay_m, kernel, decay_s)
+                n_fired += _walk_interval(D, U, drive_left, out, flagged, candidates, t_k,
+                                          delta, decay_m, kernel, decay_s, tau_m, tau_s,
+                                          regime)
+            else:
+                n_fired += _walk_interval(D, U, drive_left, out, flagged, candidates, t_k,
+                                          delta, interval_decay_m[k], interval_kernel[k],
+                                          interval_decay_s[k], tau_m, tau_s, regime)
 
 
 @njit(cache=True, error_model="numpy", inline="always")  # no call overhead
@@ -370,143 +489,156 @@ def _count_before(keys, n, t):
 def _backward_kernel(t_in, w, t_out, grad_t_out, tau_m, tau_s, drive, max_dw_norm, bounds,
                      order, n_finite_in, grad_t_in, grad_w_parts):
     """grad_w_parts[chunk] for every chunk of the batch, and grad_t_in unless it has no rows.
-    Each sample's inputs are sorted here unless order (from the forward pass) has rows."""
+    Each sample's inputs are sorted here unless order (from the forward pass) has rows. One
+    chunk per thread."""
+    for chunk in prange(bounds.shape[0] - 1):
+        _backward_chunk(t_in, w, t_out, grad_t_out, tau_m, tau_s, drive, max_dw_norm,
+                        bounds[chunk], bounds[chunk + 1], order, n_finite_in, grad_t_in,
+                        grad_w_parts[chunk])
+
+
+@njit(cache=True, error_model="numpy")
+def _backward_chunk(t_in, w, t_out, grad_t_out, tau_m, tau_s, drive, max_dw_norm, first, last,
+                    order, n_finite_in, grad_t_in, grad_w):
+    """`_backward_kernel` for the samples first <= b < last, in this thread; adds to grad_w."""
     n_in = t_in.shape[1]
     n_out = w.shape[1]
     per_neuron_tau = tau_m.shape[0] > 1
-    for chunk in prange(bounds.shape[0] - 1):
-        grad_w = grad_w_parts[chunk]
-        keys = np.empty(n_in)
-        index = np.empty(n_in, np.int64)
-        scratch_keys = np.empty(n_in)
-        scratch_index = np.empty(n_in, np.int64)
-        counts = np.empty(n_in + 1, np.int64)
-        last_causal = np.empty(n_out, np.int64)
-        first_starting = np.empty(n_in + 1, np.int64)
-        starting = np.empty(n_out, np.int64)
-        kernel_start = np.empty(n_out)
-        synaptic_start = np.empty(n_out)
-        current = np.empty(n_out)
-        weight_factor = np.empty(n_out)
-        time_factor = np.empty(n_out)
-        decay_m = np.empty(n_out)
-        kernel_delta = np.empty(n_out)
-        decay_s = np.empty(n_out)
-        kernels = np.empty((n_in, n_out))
-        synaptics = np.empty((n_in, n_out))
-        interval_decay_m = np.empty(n_in)
-        interval_kernel = np.empty(n_in)
-        interval_decay_s = np.empty(n_in)
-        for b in range(bounds[chunk], bounds[chunk + 1]):
-            if grad_t_in.shape[0] > 0:
-                grad_t_in[b, :] = 0.0  # here rather than by np.zeros: in parallel, in cache
-            if order.shape[0] > 0:
-                n_finite = n_finite_in[b]
-                for k in range(n_finite):
-                    index[k] = order[b, k]
-                    keys[k] = t_in[b, index[k]]
-            else:
-                n_finite = _sorted_finite_inputs(t_in[b], keys, index, scratch_keys,
-                                                 scratch_index, counts)
-            # Last causal input (t_i < t*) of each neuron that passes a gradient, the
-            # kernel and synaptic factor there, and the neurons grouped by that input:
-            # starting[first_starting[k]:first_starting[k + 1]].
-            top = -1
-            first_starting[:n_finite + 1] = 0
-            spikes = t_out[b]
-            if n_out >= MANY_NEURONS:  # count the inputs before each spike, input by input
-                last_causal[:] = -1
-                for k in range(n_finite):
-                    for j in range(n_out):
-                        last_causal[j] += keys[k] < spikes[j]
-            for j in range(n_out):
-                t_star = spikes[j]
-                if not (t_star < math.inf and grad_t_out[b, j] != 0.0):
-                    last_causal[j] = -1
-                else:
-                    if n_out < MANY_NEURONS:
-                        last_causal[j] = _count_before(keys, n_finite, t_star) - 1
-                    k = last_causal[j]
-                    if k >= 0:
-                        l = j if per_neuron_tau else 0
-                        kernel_start[j], synaptic_start[j] = _kernel(t_star - keys[k], tau_m[l],
-                                                                     tau_s[l])
-                        first_starting[k + 1] += 1
-                        top = max(top, k)
-            if top < 0:
-                continue
-            for k in range(top + 1):
-                first_starting[k + 1] += first_starting[k]
-            for j in range(n_out):
-                k = last_causal[j]
-                if k >= 0:
-                    starting[first_starting[k]] = j
-                    first_starting[k] += 1
-            for k in range(top, 0, -1):  # undo the shift left by filling
-                first_starting[k] = first_starting[k - 1]
-            first_starting[0] = 0
-            # Walk backwards: kernels[k, j] = K(t*_j - t_k) and synaptics[k, j] =
-            # e^{-(t*_j - t_k)/tau_s} for causal inputs, 0 for the others.
-            if not per_neuron_tau:
-                _shared_interval_factors(keys, top + 1, 0, top, tau_m[0], tau_s[0],
-                                         interval_decay_m, interval_kernel, interval_decay_s)
-            for k in range(top, -1, -1):
-                kernel_row = kernels[k]
-                synaptic_row = synaptics[k]
-                if k == top:
-                    kernel_row[:] = 0.0
-                    synaptic_row[:] = 0.0
-                elif per_neuron_tau:
-                    _per_neuron_interval_factors(keys[k + 1] - keys[k], tau_m, tau_s, decay_m,
-                                                 kernel_delta, decay_s)
-                    _recurse_row(kernel_row, synaptic_row, kernels[k + 1], synaptics[k + 1],
-                                 decay_m, kernel_delta, decay_s)
-                else:
-                    _recurse_row(kernel_row, synaptic_row, kernels[k + 1], synaptics[k + 1],
-                                 interval_decay_m[k], interval_kernel[k], interval_decay_s[k])
-                for q in range(first_starting[k], first_starting[k + 1]):
-                    j = starting[q]
-                    kernel_row[j] = kernel_start[j]
-                    synaptic_row[j] = synaptic_start[j]
-            current[:] = 0.0  # I(t*) of each neuron
-            for k in range(top + 1):
-                w_k = w[index[k]]
-                synaptic_row = synaptics[k]
+    keys = np.empty(n_in)
+    index = np.empty(n_in, np.int64)
+    scratch_keys = np.empty(n_in)
+    scratch_index = np.empty(n_in, np.int64)
+    counts = np.empty(n_in * BUCKETS_PER_INPUT + 1, np.int64)
+    last_causal = np.empty(n_out, np.int64)
+    first_starting = np.empty(n_in + 1, np.int64)
+    starting = np.empty(n_out, np.int64)
+    kernel_start = np.empty(n_out)
+    synaptic_start = np.empty(n_out)
+    current = np.empty(n_out)
+    weight_factor = np.empty(n_out)
+    time_factor = np.empty(n_out)
+    decay_m = np.empty(n_out)
+    kernel_delta = np.empty(n_out)
+    decay_s = np.empty(n_out)
+    kernels = np.empty((n_in, n_out))
+    synaptics = np.empty((n_in, n_out))
+    interval_decay_m = np.empty(n_in)
+    interval_kernel = np.empty(n_in)
+    interval_decay_s = np.empty(n_in)
+    for b in range(first, last):
+        if grad_t_in.shape[0] > 0:
+            grad_t_in[b, :] = 0.0  # here rather than by np.zeros: in parallel, in cache
+        if order.shape[0] > 0:
+            n_finite = n_finite_in[b]
+            for k in range(n_finite):
+                index[k] = order[b, k]
+                keys[k] = t_in[b, index[k]]
+        else:
+            n_finite = _sorted_finite_inputs(t_in[b], keys, index, scratch_keys,
+                                             scratch_index, counts)
+        # Last causal input (t_i < t*) of each neuron that passes a gradient, the
+        # kernel and synaptic factor there, and the neurons grouped by that input:
+        # starting[first_starting[k]:first_starting[k + 1]].
+        top = -1
+        first_starting[:n_finite + 1] = 0
+        spikes = t_out[b]
+        if n_out >= MANY_NEURONS:  # count the inputs before each spike, input by input
+            last_causal[:] = -1
+            for k in range(n_finite):
                 for j in range(n_out):
-                    current[j] += w_k[j] * synaptic_row[j]
-            for j in range(n_out):
-                weight_factor[j] = 0.0
-                time_factor[j] = 0.0
+                    last_causal[j] += keys[k] < spikes[j]
+        for j in range(n_out):
+            t_star = spikes[j]
+            if not (t_star < math.inf and grad_t_out[b, j] != 0.0):
+                last_causal[j] = -1
+            else:
+                if n_out < MANY_NEURONS:
+                    last_causal[j] = _count_before(keys, n_finite, t_star) - 1
                 k = last_causal[j]
                 if k >= 0:
                     l = j if per_neuron_tau else 0
-                    # dt*/dt_i = w_i (S_i - K_i) / (tau_m V'_dot), dt*/dw_i = -K_i / V'_dot with
-                    # tau_m V'_dot = I(t*) - c, floored (see the torch backend).
-                    time_factor[j] = grad_t_out[b, j] / max(current[j] - drive[j],
-                                                            MIN_SLOPE_FRACTION * drive[j])
-                    weight_factor[j] = -tau_m[l] * time_factor[j]
-                    if max_dw_norm >= 0.0:
-                        # K is unimodal in s with its peak at s_peak: the largest kernel
-                        # of the causal inputs is at one of the two inputs around t* - s_peak.
-                        if tau_m[l] == tau_s[l]:
-                            s_peak = tau_m[l]
-                        else:
-                            s_peak = (math.log(tau_m[l] / tau_s[l])
-                                      / (1.0 / tau_s[l] - 1.0 / tau_m[l]))
-                        after = min(_count_before(keys, k + 1, t_out[b, j] - s_peak), k)
-                        largest = kernels[after, j]
-                        if after > 0:
-                            largest = max(largest, kernels[after - 1, j])
-                        if largest * abs(weight_factor[j]) > max_dw_norm:
-                            weight_factor[j] = 0.0
-            for k in range(top + 1):
-                i = index[k]
-                grad_w_k = grad_w[i]
-                kernel_row = kernels[k]
-                for j in range(n_out):
-                    grad_w_k[j] += kernel_row[j] * weight_factor[j]
-                if grad_t_in.shape[0] > 0:
-                    grad_t_in[b, i] = _weighted_sum(w[i], synaptics[k], kernel_row, time_factor)
+                    if per_neuron_tau:
+                        _, kernel_start[j], synaptic_start[j] = _two_call_factors(
+                            t_star - keys[k], tau_m[l], tau_s[l])
+                    else:
+                        kernel_start[j], synaptic_start[j] = _kernel(t_star - keys[k],
+                                                                     tau_m[l], tau_s[l])
+                    first_starting[k + 1] += 1
+                    top = max(top, k)
+        if top < 0:
+            continue
+        for k in range(top + 1):
+            first_starting[k + 1] += first_starting[k]
+        for j in range(n_out):
+            k = last_causal[j]
+            if k >= 0:
+                starting[first_starting[k]] = j
+                first_starting[k] += 1
+        for k in range(top, 0, -1):  # undo the shift left by filling
+            first_starting[k] = first_starting[k - 1]
+        first_starting[0] = 0
+        # Walk backwards: kernels[k, j] = K(t*_j - t_k) and synaptics[k, j] =
+        # e^{-(t*_j - t_k)/tau_s} for causal inputs, 0 for the others.
+        if not per_neuron_tau:
+            _shared_interval_factors(keys, top + 1, 0, top, tau_m[0], tau_s[0],
+                                     interval_decay_m, interval_kernel, interval_decay_s)
+        for k in range(top, -1, -1):
+            kernel_row = kernels[k]
+            synaptic_row = synaptics[k]
+            if k == top:
+                kernel_row[:] = 0.0
+                synaptic_row[:] = 0.0
+            elif per_neuron_tau:
+                _per_neuron_interval_factors(keys[k + 1] - keys[k], tau_m, tau_s, decay_m,
+                                             kernel_delta, decay_s)
+                _recurse_row(kernel_row, synaptic_row, kernels[k + 1], synaptics[k + 1],
+                             decay_m, kernel_delta, decay_s)
+            else:
+                _recurse_row(kernel_row, synaptic_row, kernels[k + 1], synaptics[k + 1],
+                             interval_decay_m[k], interval_kernel[k], interval_decay_s[k])
+            for q in range(first_starting[k], first_starting[k + 1]):
+                j = starting[q]
+                kernel_row[j] = kernel_start[j]
+                synaptic_row[j] = synaptic_start[j]
+        current[:] = 0.0  # I(t*) of each neuron
+        for k in range(top + 1):
+            w_k = w[index[k]]
+            synaptic_row = synaptics[k]
+            for j in range(n_out):
+                current[j] += w_k[j] * synaptic_row[j]
+        for j in range(n_out):
+            weight_factor[j] = 0.0
+            time_factor[j] = 0.0
+            k = last_causal[j]
+            if k >= 0:
+                l = j if per_neuron_tau else 0
+                # dt*/dt_i = w_i (S_i - K_i) / (tau_m V'_dot), dt*/dw_i = -K_i / V'_dot with
+                # tau_m V'_dot = I(t*) - c, floored (see the torch backend).
+                time_factor[j] = grad_t_out[b, j] / max(current[j] - drive[j],
+                                                        MIN_SLOPE_FRACTION * drive[j])
+                weight_factor[j] = -tau_m[l] * time_factor[j]
+                if max_dw_norm >= 0.0:
+                    # K is unimodal in s with its peak at s_peak: the largest kernel
+                    # of the causal inputs is at one of the two inputs around t* - s_peak.
+                    if tau_m[l] == tau_s[l]:
+                        s_peak = tau_m[l]
+                    else:
+                        s_peak = (math.log(tau_m[l] / tau_s[l])
+                                  / (1.0 / tau_s[l] - 1.0 / tau_m[l]))
+                    after = min(_count_before(keys, k + 1, t_out[b, j] - s_peak), k)
+                    largest = kernels[after, j]
+                    if after > 0:
+                        largest = max(largest, kernels[after - 1, j])
+                    if largest * abs(weight_factor[j]) > max_dw_norm:
+                        weight_factor[j] = 0.0
+        for k in range(top + 1):
+            i = index[k]
+            grad_w_k = grad_w[i]
+            kernel_row = kernels[k]
+            for j in range(n_out):
+                grad_w_k[j] += kernel_row[j] * weight_factor[j]
+            if grad_t_in.shape[0] > 0:
+                grad_t_in[b, i] = _weighted_sum(w[i], synaptics[k], kernel_row, time_factor)
 
 
 def _numpy64(x: torch.Tensor) -> np.ndarray:
@@ -536,8 +668,12 @@ def _forward(t_in, w, params, keep_order):
     t_out = np.empty((batch, w.shape[1]))
     order = np.empty((batch, n_in) if keep_order else (0, 0), dtype=np.int32)
     n_finite = np.empty(batch if keep_order else 0, dtype=np.int32)
-    _forward_kernel(_numpy64(t_in), _numpy64(w), tau_m, tau_s, drive,
-                    REGIME_CODES.get(params.regime, 2), _chunks(batch), t_out, order, n_finite)
+    bounds = _chunks(batch)
+    args = (_numpy64(t_in), _numpy64(w), tau_m, tau_s, drive, REGIME_CODES.get(params.regime, 2))
+    if bounds.shape[0] > 2:
+        _forward_kernel(*args, bounds, t_out, order, n_finite)
+    else:
+        _forward_chunk(*args, 0, batch, t_out, order, n_finite)
     state = (order, n_finite) if keep_order else None
     return torch.from_numpy(t_out).to(dtype=t_in.dtype, device=t_in.device), state
 
@@ -560,8 +696,11 @@ def backward_with_state(state, t_in: torch.Tensor, w: torch.Tensor, t_out: torch
                                                         np.empty(0, np.int32))
     grad_t_in = np.empty(t_in.shape if input_grad else (0, 0))
     grad_w_parts = np.zeros((bounds.shape[0] - 1,) + tuple(w.shape))
-    _backward_kernel(_numpy64(t_in), _numpy64(w), _numpy64(t_out), _numpy64(grad_t_out),
-                     tau_m, tau_s, drive, -1.0 if max_dw_norm is None else float(max_dw_norm),
-                     bounds, order, n_finite, grad_t_in, grad_w_parts)
+    args = (_numpy64(t_in), _numpy64(w), _numpy64(t_out), _numpy64(grad_t_out), tau_m, tau_s,
+            drive, -1.0 if max_dw_norm is None else float(max_dw_norm))
+    if bounds.shape[0] > 2:
+        _backward_kernel(*args, bounds, order, n_finite, grad_t_in, grad_w_parts)
+    else:
+        _backward_chunk(*args, 0, t_in.shape[0], order, n_finite, grad_t_in, grad_w_parts[0])
     as_tensor = (lambda x, like: torch.from_numpy(x).to(dtype=like.dtype, device=like.device))
     return (as_tensor(grad_t_in, t_in) if input_grad else None), as_tensor(grad_w_parts.sum(0), w)

@@ -40,7 +40,7 @@ from backends import BackendUnavailableError
 from backends import cpu as cpu_backend
 from calibration import Calibration
 from hw.mapping import N_NEURON_CIRCUITS, ChipConfig
-from hw.spike_train import SpikeTrain
+from hw.spike_train import BUCKETS_PER_INPUT, SpikeTrain, sorted_finite_inputs
 from snnsim.params import NeuronParams
 
 FAULTS = ("stall", "truncate", "corrupt")
@@ -136,17 +136,9 @@ class MockConnection:
     def _weights(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(effective weights [len(labels), n] in model units, the n circuits they reach)."""
         config = self._config
-        column_of_label = np.full(max(int(labels.max()), int(config.row_label.max())) + 1, -1,
-                                  dtype=np.int64)
-        column_of_label[labels] = np.arange(len(labels))
-        enabled = np.flatnonzero(config.neuron_enabled)
-        index_of_circuit = np.full(N_NEURON_CIRCUITS, -1, dtype=np.int64)
-        index_of_circuit[enabled] = np.arange(len(enabled))
-        values = _summed_synapses(config.synapses, config.row_label, config.row_sign,
-                                  column_of_label, index_of_circuit, len(labels), len(enabled))
-        reached = values.any(0)
-        circuits = enabled[reached]
-        return values[:, reached] * self._weight_per_value[circuits], circuits
+        return _label_weights(config.synapses, config.row_label, config.row_sign,
+                              config.neuron_enabled, np.ascontiguousarray(labels, dtype=np.int64),
+                              self._weight_per_value)
 
     def run(self, spike_train: SpikeTrain) -> RunResult:
         if self._config is None:
@@ -186,22 +178,20 @@ class MockConnection:
             weights = np.tile(weights, (n_copies, 1))
         t_out = cpu_backend.forward(torch.from_numpy(t_in), torch.from_numpy(weights),
                                     self.neuron_params(circuits)).numpy()
-        b, j = np.nonzero(np.isfinite(t_out))
-        t_local = t_out[b, j]
-        if self.jitter > 0:
-            t_local = t_local + self.jitter * self.rng.standard_normal(len(t_local))
-        period = period_us / self._us_per_unit
-        self.stats["crossing_spikes"] += int(np.count_nonzero((t_local < 0) | (t_local >= period)))
-        times_us = np.maximum(b * period + t_local, 0.0) * self._us_per_unit
-        keep = times_us < train.duration_us
-        if self.drop_probability > 0:
-            dropped = self.rng.random(len(times_us)) < self.drop_probability
-            self.stats["dropped_spikes"] += int(np.count_nonzero(dropped & keep))
-            keep &= ~dropped
-        order = np.argsort(times_us[keep], kind="stable")
-        self.stats["spikes"] += int(keep.sum())
-        return SpikeTrain(times_us[keep][order], circuits[j[keep]][order], train.duration_us,
-                          period_us)
+        # The spikes in (window, neuron) order, each jittered, those within the run and not
+        # dropped kept, sorted by time (stable).
+        n_spikes = int(np.count_nonzero(np.isfinite(t_out)))
+        noise = (self.jitter * self.rng.standard_normal(n_spikes) if self.jitter > 0
+                 else np.zeros(0))
+        dropped = (self.rng.random(n_spikes) < self.drop_probability
+                   if self.drop_probability > 0 else np.zeros(0, dtype=bool))
+        times_us, ids, counts = _recorded_spikes(t_out, circuits, noise, dropped,
+                                                 period_us / self._us_per_unit,
+                                                 self._us_per_unit, train.duration_us)
+        self.stats["crossing_spikes"] += int(counts[0])
+        self.stats["dropped_spikes"] += int(counts[1])
+        self.stats["spikes"] += len(times_us)
+        return SpikeTrain(times_us, ids, train.duration_us, period_us)
 
 
 class RealConnection:
@@ -233,6 +223,64 @@ class RealConnection:
 
 
 @njit(cache=True)
+def _recorded_spikes(t_out, circuits, noise, dropped, period, us_per_unit, duration_us):
+    """(times_us, circuit ids, [crossing, dropped]) of the recorded spikes, sorted by time.
+
+    The finite t_out[b, j] in row-major order, each plus noise[n] (if noise has entries)
+    at b * period, clamped at 0, in us; kept if before duration_us and not dropped[n] (if
+    dropped has entries). crossing counts the jittered local times outside [0, period),
+    dropped the kept spikes that were dropped. The order is that of a stable sort by time:
+    each window's spikes are sorted (stable) on their own, and the whole list only if the
+    windows overlap (a spike jittered or late past its window's end)."""
+    n_windows, n_neurons = t_out.shape
+    times = np.empty(n_windows * n_neurons)
+    ids = np.empty(n_windows * n_neurons, dtype=np.int64)
+    window_times = np.empty(n_neurons)
+    keys = np.empty(n_neurons)
+    index = np.empty(n_neurons, np.int64)
+    scratch_keys = np.empty(n_neurons)
+    scratch_index = np.empty(n_neurons, np.int64)
+    sort_counts = np.empty(n_neurons * BUCKETS_PER_INPUT + 1, np.int64)
+    counts = np.zeros(2, dtype=np.int64)
+    n_spike = 0
+    n = 0
+    in_order = True
+    for b in range(n_windows):
+        for j in range(n_neurons):
+            window_times[j] = math.inf
+            if not math.isfinite(t_out[b, j]):
+                continue
+            t_local = t_out[b, j]
+            if noise.shape[0] > 0:
+                t_local = t_local + noise[n_spike]
+            if t_local < 0 or t_local >= period:
+                counts[0] += 1
+            time_us = max(b * period + t_local, 0.0) * us_per_unit
+            keep = time_us < duration_us
+            if dropped.shape[0] > 0 and dropped[n_spike]:
+                counts[1] += keep
+                keep = False
+            n_spike += 1
+            if keep:
+                window_times[j] = time_us
+        n_kept = sorted_finite_inputs(window_times, keys, index, scratch_keys, scratch_index,
+                                      sort_counts)
+        for a in range(n_kept):
+            if n > 0 and keys[a] < times[n - 1]:
+                in_order = False
+            times[n] = keys[a]
+            ids[n] = circuits[index[a]]
+            n += 1
+    times = times[:n]
+    ids = ids[:n]
+    if not in_order:
+        order = np.argsort(times, kind="mergesort")  # stable
+        times = times[order]
+        ids = ids[order]
+    return times, ids, counts
+
+
+@njit(cache=True)
 def _window_inputs(times_us, columns, period_us, us_per_unit, n_windows, n_labels):
     """(t_in[n_windows, n_labels * copies], copies): each event at its local time in its window.
 
@@ -256,6 +304,36 @@ def _window_inputs(times_us, columns, period_us, us_per_unit, n_windows, n_label
             t_in[w, c + counts[w, c] * n_labels] = (times_us[k] - w * period_us) / us_per_unit
             counts[w, c] += 1
     return t_in, copies
+
+
+@njit(cache=True)
+def _label_weights(synapses, row_label, row_sign, neuron_enabled, labels, weight_per_value):
+    """`MockConnection._weights`: the summed synapse values of the enabled circuits, those
+    that some label reaches, times their weight per value."""
+    column_of_label = np.full(max(labels.max(), row_label.max()) + 1, -1, dtype=np.int64)
+    for a in range(labels.shape[0]):
+        column_of_label[labels[a]] = a
+    enabled = np.flatnonzero(neuron_enabled)
+    index_of_circuit = np.full(N_NEURON_CIRCUITS, -1, dtype=np.int64)
+    for a in range(enabled.shape[0]):
+        index_of_circuit[enabled[a]] = a
+    values = _summed_synapses(synapses, row_label, row_sign, column_of_label, index_of_circuit,
+                              labels.shape[0], enabled.shape[0])
+    n_reached = 0
+    reached = np.empty(enabled.shape[0], dtype=np.int64)
+    for j in range(enabled.shape[0]):
+        for a in range(labels.shape[0]):
+            if values[a, j] != 0.0:
+                reached[n_reached] = j
+                n_reached += 1
+                break
+    weights = np.empty((labels.shape[0], n_reached))
+    circuits = np.empty(n_reached, dtype=np.int64)
+    for r in range(n_reached):
+        circuits[r] = enabled[reached[r]]
+        for a in range(labels.shape[0]):
+            weights[a, r] = values[a, reached[r]] * weight_per_value[circuits[r]]
+    return weights, circuits
 
 
 @njit(cache=True)

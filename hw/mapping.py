@@ -55,9 +55,21 @@ class MappingError(ValueError):
 
 def quantize_weights(w: np.ndarray, scale_weights: float) -> tuple[np.ndarray, int]:
     """(signed 6-bit values q = round(w * scale_weights) clipped to +-63 as int16, number clipped)."""
-    raw = np.rint(np.asarray(w, dtype=np.float64) * scale_weights)
-    clipped = int(np.count_nonzero(np.abs(raw) > MAX_WEIGHT_VALUE))
-    return np.clip(raw, -MAX_WEIGHT_VALUE, MAX_WEIGHT_VALUE).astype(np.int16), clipped
+    w = np.asarray(w, dtype=np.float64)
+    q = np.empty(w.shape, dtype=np.int16)
+    clipped = _quantize_kernel(w.reshape(-1), float(scale_weights), q.reshape(-1))
+    return q, int(clipped)
+
+
+@njit(cache=True)
+def _quantize_kernel(w, scale_weights, q):
+    """q = clip(rint(w * scale_weights), +-63) (flat arrays); the number of values clipped."""
+    clipped = 0
+    for a in range(w.shape[0]):
+        raw = np.rint(w[a] * scale_weights)
+        clipped += abs(raw) > MAX_WEIGHT_VALUE
+        q[a] = min(max(raw, -MAX_WEIGHT_VALUE), MAX_WEIGHT_VALUE)
+    return clipped
 
 
 @dataclass

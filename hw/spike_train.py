@@ -22,6 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from backends.cpu import BUCKETS_PER_INPUT
+from backends.cpu import _sorted_finite_inputs as sorted_finite_inputs
+
 
 @dataclass(frozen=True, eq=False)
 class SpikeTrain:
@@ -46,28 +49,80 @@ class SpikeTrain:
 
 def build_train(t_in: np.ndarray, labels: np.ndarray, sample_gap: float,
                 us_per_unit: float) -> SpikeTrain:
-    """One spike train for the batch t_in[B, N]; labels[N, R] are the replica labels (-1: none)."""
+    """One spike train for the batch t_in[B, N]; labels[N, R] are the replica labels (-1: none).
+
+    The events are those of every sample b, input i and replica k with a finite time and a
+    label, in the order of a stable sort by time of the (b, i, k) sequence."""
     n_samples = t_in.shape[0]
     period_us = sample_gap * us_per_unit
-    label_of = np.broadcast_to(labels[None, :, :], (n_samples,) + labels.shape)
-    global_t = (t_in + sample_gap * np.arange(n_samples)[:, None]) * us_per_unit
-    times = np.broadcast_to(global_t[:, :, None], label_of.shape)
-    send = np.isfinite(times) & (label_of >= 0)
-    times, ids = times[send], label_of[send]
-    order = np.argsort(times, kind="stable")
-    return SpikeTrain(times_us=times[order], ids=ids[order], duration_us=n_samples * period_us,
+    t_in = np.ascontiguousarray(t_in, dtype=np.float64)
+    labels = np.ascontiguousarray(labels, dtype=np.int64)
+    times, ids, in_order = _train_events(t_in, labels, float(sample_gap), float(us_per_unit))
+    if not in_order:  # a sample's event after the next sample's first: sort the whole train
+        label_of = np.broadcast_to(labels[None, :, :], (n_samples,) + labels.shape)
+        global_t = (t_in + sample_gap * np.arange(n_samples)[:, None]) * us_per_unit
+        times = np.broadcast_to(global_t[:, :, None], label_of.shape)
+        send = np.isfinite(times) & (label_of >= 0)
+        times, ids = times[send], label_of[send]
+        order = np.argsort(times, kind="stable")
+        times, ids = times[order], ids[order]
+    return SpikeTrain(times_us=times, ids=ids, duration_us=n_samples * period_us,
                       sample_period_us=period_us)
+
+
+@njit(cache=True)
+def _train_events(t_in, labels, sample_gap, us_per_unit):
+    """(times, ids, in order): the events sample by sample, each sample's sorted by time
+    (stable: ties in input, then replica order), and whether that is in time order overall
+    (then it is what a stable sort of the whole train gives)."""
+    n_samples, n_in = t_in.shape
+    n_events = 0
+    for i in range(n_in):
+        for k in range(labels.shape[1]):
+            n_events += labels[i, k] >= 0
+    times = np.empty(n_samples * n_events)
+    ids = np.empty(n_samples * n_events, dtype=np.int64)
+    keys = np.empty(n_in)
+    index = np.empty(n_in, np.int64)
+    scratch_keys = np.empty(n_in)
+    scratch_index = np.empty(n_in, np.int64)
+    counts = np.empty(n_in * BUCKETS_PER_INPUT + 1, np.int64)
+    global_t = np.empty(n_in)
+    n = 0
+    in_order = True
+    for b in range(n_samples):
+        offset = sample_gap * b
+        for i in range(n_in):
+            t = (t_in[b, i] + offset) * us_per_unit
+            global_t[i] = t if math.isfinite(t) else math.inf
+        n_finite = sorted_finite_inputs(global_t, keys, index, scratch_keys, scratch_index,
+                                        counts)
+        for a in range(n_finite):
+            i = index[a]
+            for k in range(labels.shape[1]):
+                if labels[i, k] >= 0:
+                    if n > 0 and keys[a] < times[n - 1]:
+                        in_order = False
+                    times[n] = keys[a]
+                    ids[n] = labels[i, k]
+                    n += 1
+    return times[:n], ids[:n], in_order
 
 
 def first_event_per_window(train: SpikeTrain) -> np.ndarray:
     """Local time (us) of the first event in each window of the train (+inf: none)."""
     first = np.full(train.n_windows, np.inf)
-    if len(train):
-        window = np.floor(train.times_us / train.sample_period_us).astype(np.int64)
-        inside = (window >= 0) & (window < train.n_windows)
-        local = train.times_us - window * train.sample_period_us
-        np.minimum.at(first, window[inside], local[inside])
+    _first_event_kernel(np.ascontiguousarray(train.times_us, dtype=np.float64),
+                        train.sample_period_us, first)
     return first
+
+
+@njit(cache=True)
+def _first_event_kernel(times, period, first):
+    for k in range(times.shape[0]):
+        w = math.floor(times[k] / period)
+        if 0 <= w < first.shape[0]:
+            first[w] = min(first[w], times[k] - w * period)
 
 
 def cut_spikes(reply: SpikeTrain, sent: SpikeTrain, circuits: np.ndarray,
@@ -82,9 +137,12 @@ def cut_spikes(reply: SpikeTrain, sent: SpikeTrain, circuits: np.ndarray,
     index_of = np.full(int(max(circuits.max(), reply.ids.max(initial=0))) + 1, -1, dtype=np.int64)
     index_of[circuits] = np.arange(len(circuits))
     counts = np.zeros(3, dtype=np.int64)
+    first_input = np.full(sent.n_windows, np.inf)
+    _first_event_kernel(np.ascontiguousarray(sent.times_us, dtype=np.float64),
+                        sent.sample_period_us, first_input)
     _cut_kernel(np.ascontiguousarray(reply.times_us, dtype=np.float64),
                 np.ascontiguousarray(reply.ids, dtype=np.int64), index_of,
-                sent.sample_period_us, first_event_per_window(sent), us_per_unit, t_out, counts)
+                sent.sample_period_us, first_input, us_per_unit, t_out, counts)
     return t_out, {"boundary_spikes": int(counts[0]), "discarded_spikes": int(counts[1]),
                    "stray_spikes": int(counts[2])}
 
