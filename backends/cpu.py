@@ -28,7 +28,7 @@ four (`_two_call_factors`).
 The batch is split into one contiguous chunk per thread (of at least
 PARALLEL_MIN_SAMPLES samples), so results do not depend on scheduling. Kernels are
 compiled on first use and cached on disk (the hw package's kernels compile in
-`_sorted_finite_inputs`: clear hw/__pycache__/*.nb* too after changing it). Computation
+`sorted_finite_inputs`: clear hw/__pycache__/*.nb* too after changing it). Computation
 is in float64 whatever the input dtype; results are cast back.
 """
 from __future__ import annotations
@@ -140,14 +140,22 @@ def _insertion_sort(keys, index, n, sorted_keys, sorted_index):
         sorted_index[b + 1] = position
 
 
+@njit(cache=True)
+def sort_workspace(n):
+    """(keys, index, scratch_keys, scratch_index, counts): the arrays `sorted_finite_inputs`
+    works in for up to n times."""
+    return (np.empty(n), np.empty(n, np.int64), np.empty(n), np.empty(n, np.int64),
+            np.empty(n * BUCKETS_PER_INPUT + 1, np.int64))
+
+
 @njit(cache=True, error_model="numpy")
-def _sorted_finite_inputs(times, keys, index, scratch_keys, scratch_index, counts):
+def sorted_finite_inputs(times, keys, index, scratch_keys, scratch_index, counts):
     """Sort the finite entries of `times` into keys[:n], their positions into index[:n]; n.
 
     Stable. Long lists are first distributed into BUCKETS_PER_INPUT * n equal-width
     buckets (one counting pass), which leaves an insertion sort almost nothing to move;
     where the times are so unevenly spread that a bucket overflows, a merge sort takes
-    over. counts needs BUCKETS_PER_INPUT * len(times) + 1 entries.
+    over. The other arguments are a `sort_workspace(len(times))`.
     """
     n = 0
     for i in range(times.shape[0]):
@@ -399,16 +407,12 @@ def _forward_chunk(t_in, w, tau_m, tau_s, drive, regime, first, last, t_out, ord
     decay_m = np.empty(n_out)
     kernel = np.empty(n_out)
     decay_s = np.empty(n_out)
-    keys = np.empty(n_in)
-    index = np.empty(n_in, np.int64)
-    scratch_keys = np.empty(n_in)
-    scratch_index = np.empty(n_in, np.int64)
-    counts = np.empty(n_in * BUCKETS_PER_INPUT + 1, np.int64)
+    keys, index, scratch_keys, scratch_index, counts = sort_workspace(n_in)
     interval_decay_m = np.empty(n_in)
     interval_kernel = np.empty(n_in)
     interval_decay_s = np.empty(n_in)
     for b in range(first, last):
-        n_finite = _sorted_finite_inputs(t_in[b], keys, index, scratch_keys, scratch_index,
+        n_finite = sorted_finite_inputs(t_in[b], keys, index, scratch_keys, scratch_index,
                                          counts)
         if order.shape[0] > 0:
             order[b, :n_finite] = index[:n_finite]
@@ -504,11 +508,7 @@ def _backward_chunk(t_in, w, t_out, grad_t_out, tau_m, tau_s, drive, max_dw_norm
     n_in = t_in.shape[1]
     n_out = w.shape[1]
     per_neuron_tau = tau_m.shape[0] > 1
-    keys = np.empty(n_in)
-    index = np.empty(n_in, np.int64)
-    scratch_keys = np.empty(n_in)
-    scratch_index = np.empty(n_in, np.int64)
-    counts = np.empty(n_in * BUCKETS_PER_INPUT + 1, np.int64)
+    keys, index, scratch_keys, scratch_index, counts = sort_workspace(n_in)
     last_causal = np.empty(n_out, np.int64)
     first_starting = np.empty(n_in + 1, np.int64)
     starting = np.empty(n_out, np.int64)
@@ -534,7 +534,7 @@ def _backward_chunk(t_in, w, t_out, grad_t_out, tau_m, tau_s, drive, max_dw_norm
                 index[k] = order[b, k]
                 keys[k] = t_in[b, index[k]]
         else:
-            n_finite = _sorted_finite_inputs(t_in[b], keys, index, scratch_keys,
+            n_finite = sorted_finite_inputs(t_in[b], keys, index, scratch_keys,
                                              scratch_index, counts)
         # Last causal input (t_i < t*) of each neuron that passes a gradient, the
         # kernel and synaptic factor there, and the neurons grouped by that input:

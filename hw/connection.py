@@ -40,7 +40,7 @@ from backends import BackendUnavailableError
 from backends import cpu as cpu_backend
 from calibration import Calibration
 from hw.mapping import N_NEURON_CIRCUITS, ChipConfig
-from hw.spike_train import BUCKETS_PER_INPUT, SpikeTrain, sorted_finite_inputs
+from hw.spike_train import SpikeTrain, sort_workspace, sorted_finite_inputs
 from snnsim.params import NeuronParams
 
 FAULTS = ("stall", "truncate", "corrupt")
@@ -236,11 +236,7 @@ def _recorded_spikes(t_out, circuits, noise, dropped, period, us_per_unit, durat
     times = np.empty(n_windows * n_neurons)
     ids = np.empty(n_windows * n_neurons, dtype=np.int64)
     window_times = np.empty(n_neurons)
-    keys = np.empty(n_neurons)
-    index = np.empty(n_neurons, np.int64)
-    scratch_keys = np.empty(n_neurons)
-    scratch_index = np.empty(n_neurons, np.int64)
-    sort_counts = np.empty(n_neurons * BUCKETS_PER_INPUT + 1, np.int64)
+    keys, index, scratch_keys, scratch_index, sort_counts = sort_workspace(n_neurons)
     counts = np.zeros(2, dtype=np.int64)
     n_spike = 0
     n = 0

@@ -22,8 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from backends.cpu import BUCKETS_PER_INPUT
-from backends.cpu import _sorted_finite_inputs as sorted_finite_inputs
+from backends.cpu import sort_workspace, sorted_finite_inputs
 
 
 @dataclass(frozen=True, eq=False)
@@ -82,11 +81,7 @@ def _train_events(t_in, labels, sample_gap, us_per_unit):
             n_events += labels[i, k] >= 0
     times = np.empty(n_samples * n_events)
     ids = np.empty(n_samples * n_events, dtype=np.int64)
-    keys = np.empty(n_in)
-    index = np.empty(n_in, np.int64)
-    scratch_keys = np.empty(n_in)
-    scratch_index = np.empty(n_in, np.int64)
-    counts = np.empty(n_in * BUCKETS_PER_INPUT + 1, np.int64)
+    keys, index, scratch_keys, scratch_index, counts = sort_workspace(n_in)
     global_t = np.empty(n_in)
     n = 0
     in_order = True
