@@ -17,7 +17,7 @@ from snnsim.reference import dense_causal_set_times
 TORCH, CPU = get_backend("torch"), get_backend("cpu")
 
 
-def _assert_agree(a: torch.Tensor, b: torch.Tensor, tol: torch.Tensor | float, what: str):
+def assert_agree(a: torch.Tensor, b: torch.Tensor, tol: torch.Tensor | float, what: str):
     assert torch.equal(torch.isfinite(a), torch.isfinite(b)), f"{what}: spikes differ"
     finite = torch.isfinite(a)
     error = (a[finite] - b[finite]).abs()
@@ -43,7 +43,7 @@ def test_torch_and_cpu_agree(regime, case, layer):
     params = make_params(regime, w.shape[1], seed=4)
     t_torch = TORCH.forward(t_in, w, params)
     t_cpu = CPU.forward(t_in, w, params)
-    _assert_agree(t_torch, t_cpu, 1e-10, "t_out")
+    assert_agree(t_torch, t_cpu, 1e-10, "t_out")
     assert torch.isfinite(t_cpu).any()
     grad = torch.randn(t_cpu.shape, generator=torch.Generator().manual_seed(3),
                        dtype=torch.float64)
@@ -51,7 +51,7 @@ def test_torch_and_cpu_agree(regime, case, layer):
         g_torch = TORCH.backward(t_in, w, t_torch, grad, params, max_dw_norm)
         g_cpu = CPU.backward(t_in, w, t_cpu, grad, params, max_dw_norm)
         for name, a, b in zip(("grad_t_in", "grad_w"), g_torch, g_cpu):
-            _assert_agree(a, b, _scaled(b, 1e-10), f"{name} (max_dw_norm={max_dw_norm})")
+            assert_agree(a, b, _scaled(b, 1e-10), f"{name} (max_dw_norm={max_dw_norm})")
 
 
 @pytest.mark.parametrize("spread", ["one late outlier", "all tied", "tiny spread"])
@@ -68,12 +68,12 @@ def test_unevenly_spread_input_times(spread):
         t_in = torch.where(torch.isfinite(t_in), 0.5 + 1e-13 * t_in, t_in)
     params = make_params("equal")
     t_torch, t_cpu = TORCH.forward(t_in, w, params), CPU.forward(t_in, w, params)
-    _assert_agree(t_torch, t_cpu, 1e-10, "t_out")
+    assert_agree(t_torch, t_cpu, 1e-10, "t_out")
     assert torch.isfinite(t_cpu).any()
     grad = torch.ones_like(t_cpu)
     for name, a, b in zip(("grad_t_in", "grad_w"), TORCH.backward(t_in, w, t_torch, grad, params),
                           CPU.backward(t_in, w, t_cpu, grad, params)):
-        _assert_agree(a, b, _scaled(b, 1e-10), name)
+        assert_agree(a, b, _scaled(b, 1e-10), name)
 
 
 @pytest.mark.parametrize("regime", ALL_REGIMES)
@@ -94,7 +94,7 @@ def test_cpu_state_from_the_forward_pass_changes_nothing(regime):
         assert no_input_grad[0] is None and torch.equal(no_input_grad[1], plain[1])
 
 
-def _fuzz_layers(n_layers: int, seed: int):
+def fuzz_layers(n_layers: int, seed: int):
     """Random (t_in, w, params) with random sizes, weight scales, times (with +inf and ties)
     and regimes."""
     rng = np.random.default_rng(seed)
@@ -130,7 +130,7 @@ def _fuzz_layers(n_layers: int, seed: int):
         yield t_in, w, params
 
 
-def _amplification(t_in, w, t_out, params):
+def amplification(t_in, w, t_out, params):
     """Per (sample, neuron): sum_i |w_ij dt*_j/dw_ij| (+1), how much relative rounding in the
     weighted sums can move t*; large only near grazing, where V'_dot -> 0."""
     total = torch.zeros_like(t_out)
@@ -153,7 +153,7 @@ TORCH_EVERY = 5  # the torch twin runs slowly per call (many small tensor ops): 
 
 def test_fuzz():
     n_spikes = n_dense = n_torch = 0
-    for k, (t_in, w, params) in enumerate(_fuzz_layers(FUZZ_LAYERS, seed=2024)):
+    for k, (t_in, w, params) in enumerate(fuzz_layers(FUZZ_LAYERS, seed=2024)):
         t_cpu = CPU.forward(t_in, w, params)
         assert not torch.isnan(t_cpu).any()
         assert (torch.isinf(t_cpu) | (t_cpu >= t_in.min(1, keepdim=True).values)).all()
@@ -172,14 +172,14 @@ def test_fuzz():
             assert torch.equal(torch.isfinite(t_torch), finite), "backends disagree on a spike"
             if not torch.allclose(t_torch[finite], t_cpu[finite], rtol=0, atol=1e-10):
                 # Only where the crossing is ill-conditioned (near grazing) may they differ.
-                tol = 1e-10 + 1e-14 * _amplification(t_in, w, t_cpu, params)
-                _assert_agree(t_torch, t_cpu, tol, "fuzz t_out")
+                tol = 1e-10 + 1e-14 * amplification(t_in, w, t_cpu, params)
+                assert_agree(t_torch, t_cpu, tol, "fuzz t_out")
         if params.regime == "equal":
             dense = dense_causal_set_times(t_in, w, params)
             defined = torch.isfinite(dense)
             n_dense += int(defined.sum())
             assert finite[defined].all(), "the dense algorithm finds a spike the walk misses"
             if not ((dense - t_cpu).abs()[defined] <= 1e-9).all():
-                tol = 1e-9 + 1e-14 * _amplification(t_in, w, t_cpu, params)
+                tol = 1e-9 + 1e-14 * amplification(t_in, w, t_cpu, params)
                 assert ((dense - t_cpu).abs()[defined] <= tol[defined]).all()
     assert n_spikes > 3000 and n_dense > 500 and n_torch == FUZZ_LAYERS // TORCH_EVERY
