@@ -51,7 +51,7 @@ BUCKET_MAX_OCCUPANCY = 32  # ... unless a bucket would hold more than this: merg
 BUCKETS_PER_INPUT = 4  # buckets mostly empty or single: fewer moves, fewer mispredictions
 MANY_NEURONS = 16  # from this layer size on, causal inputs are counted in one vectorised pass
 FACTOR_BLOCK = 16  # the forward walk computes interval factors this many inputs ahead
-PARALLEL_MIN_SAMPLES = 8  # per thread; smaller batches run in the calling thread
+PARALLEL_MIN_SAMPLES = 8  # per thread; batches under twice this run in the calling thread
 REGIME_CODES = {EQUAL: 0, DOUBLE: 1}  # anything else: 2 (general)
 
 
@@ -202,8 +202,9 @@ def sorted_finite_inputs(times, keys, index, scratch_keys, scratch_index, counts
 
 @njit(cache=True, error_model="numpy", inline="always")
 def _equal_crossing(D, U, delta, d_end, tau, c):
-    """(fires, s): `_crossing` for tau_m = tau_s = tau (regime 0) with the same arithmetic,
-    branch-free: flagged neurons fire or not at random, which a branch would mispredict."""
+    """(fires, s): the crossing of `_crossing` for tau_m = tau_s = tau (regime 0), branch-free
+    (flagged neurons fire or not at random, which a branch would mispredict). The peak is
+    at s = tau (1 - D/U), where V' = U e^{-s/tau} >= c  <=>  z >= -1/e."""
     ratio = D / U
     z = -(c / U) * math.exp(-ratio)
     s_peak = tau * (1.0 - ratio)
@@ -219,31 +220,22 @@ def _crossing(D, U, delta, d_end, decay_m, tau_m, tau_s, c, regime):
     V'(t_k) = D < c, V'(t_k + delta) = d_end; called when d_end >= c or when V' has
     its peak inside the interval (rising at the start, falling at the end).
     """
-    reaches_end = d_end >= c
     if regime == 0:
-        # Peak at s = tau (1 - D/U), where V' = U e^{-s/tau} >= c  <=>  z >= -1/e.
-        if not reaches_end:
-            s_peak = tau_m * (1.0 - D / U)
-            if not (0.0 < s_peak < delta):
-                return -1.0
-        z = -(c / U) * math.exp(-D / U)
-        if not reaches_end and z < -INV_E_HI:
-            return -1.0
-        s = tau_m * (-D / U - lambertw_nonpositive(min(max(z, -INV_E_HI), 0.0)))
-    elif regime == 1:
-        # V' = (D+U) x - U x^2 with x = e^{-s/tau_m}: peak at x = (D+U)/(2U), reaching c
-        # iff the discriminant is >= 0; the earliest crossing is the larger root.
-        p = D + U
-        discriminant = p * p - 4.0 * U * c
-        if not reaches_end:
-            x_peak = p / (2.0 * U)
-            if not (decay_m < x_peak < 1.0) or discriminant < 0.0:
-                return -1.0
-        root = (p + math.sqrt(max(discriminant, 0.0))) / (2.0 * U)
-        s = -tau_m * math.log(root)
-    else:
+        fires, s = _equal_crossing(D, U, delta, d_end, tau_m, c)
+        return s if fires else -1.0
+    reaches_end = d_end >= c
+    if regime != 1:
         return _general_crossing(D, U, delta, reaches_end, tau_m, tau_s, c)
-    return min(max(s, 0.0), delta)
+    # tau_m = 2 tau_s: V' = (D+U) x - U x^2 with x = e^{-s/tau_m}: peak at x = (D+U)/(2U),
+    # reaching c iff the discriminant is >= 0; the earliest crossing is the larger root.
+    p = D + U
+    discriminant = p * p - 4.0 * U * c
+    if not reaches_end:
+        x_peak = p / (2.0 * U)
+        if not (decay_m < x_peak < 1.0) or discriminant < 0.0:
+            return -1.0
+    root = (p + math.sqrt(max(discriminant, 0.0))) / (2.0 * U)
+    return min(max(-tau_m * math.log(root), 0.0), delta)
 
 
 @njit(cache=True, error_model="numpy")

@@ -58,12 +58,7 @@ def build_train(t_in: np.ndarray, labels: np.ndarray, sample_gap: float,
     labels = np.ascontiguousarray(labels, dtype=np.int64)
     times, ids, in_order = _train_events(t_in, labels, float(sample_gap), float(us_per_unit))
     if not in_order:  # a sample's event after the next sample's first: sort the whole train
-        label_of = np.broadcast_to(labels[None, :, :], (n_samples,) + labels.shape)
-        global_t = (t_in + sample_gap * np.arange(n_samples)[:, None]) * us_per_unit
-        times = np.broadcast_to(global_t[:, :, None], label_of.shape)
-        send = np.isfinite(times) & (label_of >= 0)
-        times, ids = times[send], label_of[send]
-        order = np.argsort(times, kind="stable")
+        order = np.argsort(times, kind="stable")  # stable: keeps (b, i, k) order among ties
         times, ids = times[order], ids[order]
     return SpikeTrain(times_us=times, ids=ids, duration_us=n_samples * period_us,
                       sample_period_us=period_us)
@@ -124,17 +119,15 @@ def cut_spikes(reply: SpikeTrain, sent: SpikeTrain, circuits: np.ndarray,
                us_per_unit: float) -> tuple[np.ndarray, dict[str, int]]:
     """First-spike times t_out[B, M] (model units, +inf: silent) of the neurons at `circuits`.
 
-    `reply` must be sorted by time (as `SpikeTrain`s are). Returns the times and counts: `boundary_spikes` (late spikes given back to the
-    previous sample), `discarded_spikes` (late spikes whose sample already had one),
+    `reply` must be sorted by time (as `SpikeTrain`s are). Returns the times and counts:
+    `boundary_spikes` (late spikes given back to the previous sample), `discarded_spikes` (late spikes whose sample already had one),
     `stray_spikes` (from circuits outside the layer).
     """
     t_out = np.full((sent.n_windows, len(circuits)), np.inf)
     index_of = np.full(int(max(circuits.max(), reply.ids.max(initial=0))) + 1, -1, dtype=np.int64)
     index_of[circuits] = np.arange(len(circuits))
     counts = np.zeros(3, dtype=np.int64)
-    first_input = np.full(sent.n_windows, np.inf)
-    _first_event_kernel(np.ascontiguousarray(sent.times_us, dtype=np.float64),
-                        sent.sample_period_us, first_input)
+    first_input = first_event_per_window(sent)
     _cut_kernel(np.ascontiguousarray(reply.times_us, dtype=np.float64),
                 np.ascontiguousarray(reply.ids, dtype=np.int64), index_of,
                 sent.sample_period_us, first_input, us_per_unit, t_out, counts)

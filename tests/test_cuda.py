@@ -286,7 +286,7 @@ def test_launch_geometry(kernels, n_in, n_out):
 
 
 @pytest.mark.parametrize("kernels", KERNELS)
-@pytest.mark.parametrize("n_chunks", [1, 2, 7, 48])
+@pytest.mark.parametrize("n_chunks", [1, 2, 7, 13, 48])  # 7: last chunk short; 13: empty
 def test_weight_gradient_chunks_sum_to_the_whole(kernels, n_chunks):
     """Batch chunks of the weight-gradient pass, the last one short or empty."""
     params = make_params("double", 16, seed=2)
@@ -368,14 +368,22 @@ def test_host_kernels_reject_bad_launches():
         cuda_backend.launch_forward(host, (16, 0, 0), t_in, w, params)
     with pytest.raises(TypeError, match="float32 or float64, got a torch.float16 tensor"):
         host_forward(t_in.half(), w.half(), params)
+    with pytest.raises(TypeError, match="t_in is torch.float64 on cpu, w is torch.float32"):
+        host_forward(t_in, w.float(), params)
+    with pytest.raises(ValueError, match=r"t_in\[B, N\] and w\[N, M\], got shapes \(2, 24\) "
+                                         r"and \(23, 16\)"):
+        host_forward(t_in, w[1:], params)
     t_out = host_forward(t_in, w, params)
     with pytest.raises(ValueError, match="n_chunks must be in 1..65535, got 0"):
         host_backward(t_in, w, t_out, t_out, params, n_chunks=0)
+    with pytest.raises(ValueError, match=r"grad_t_out must have shape \(2, 16\), got \(2, 15\)"):
+        host_backward(t_in, w, t_out, t_out[:, 1:], params)
     neurons, _ = cuda_backend._neurons(params, 16, t_in)
     with pytest.raises(ValueError, match="both scratch buffers or neither"):
         host.forward((64, 0, 0), cuda_backend._matrix(t_in), cuda_backend._matrix(w), 2, 24, 16,
                      neurons, 0, t_out.data_ptr(), t_out.data_ptr(), 0)
-    with pytest.raises(RuntimeError, match="needs scratch buffers for 5000 inputs"):
+    with pytest.raises(RuntimeError, match="needs scratch buffers for 5000 inputs .a sort "
+                                           "buffer of 60000 bytes, more than the 48128"):
         host.forward((64, 0, 0), cuda_backend._matrix(t_in), cuda_backend._matrix(w), 2, 5000,
                      16, neurons, 0, t_out.data_ptr(), 0, 0)
 

@@ -20,6 +20,24 @@ def test_build_train_offsets_samples_and_replicates_inputs():
     assert (train.duration_us, train.sample_period_us, train.n_windows) == (120.0, 60.0, 2)
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_build_train_is_a_stable_sort_of_all_events_when_samples_overlap(seed):
+    """Inputs later than the sample gap put a sample's events after the next sample's: the
+    train is then the stable sort by time of the (sample, input, replica) sequence."""
+    rng = np.random.default_rng(seed)
+    t_in = rng.choice([0.5, 1.0, 2.5, 7.0, INF], size=(6, 5))  # ties, overlaps, silence
+    labels = rng.integers(-1, 40, size=(5, 3))
+    train = build_train(t_in, labels, sample_gap=3.0, us_per_unit=2.0)
+    events = [((t_in[b, i] + 3.0 * b) * 2.0, labels[i, k]) for b in range(6) for i in range(5)
+              for k in range(3) if np.isfinite(t_in[b, i]) and labels[i, k] >= 0]
+    expected = sorted(events, key=lambda event: event[0])  # Python's sort is stable
+    last = [np.max(np.where(np.isfinite(row), row, -INF)) + 3.0 * b for b, row in enumerate(t_in)]
+    first = [np.min(row) + 3.0 * b for b, row in enumerate(t_in)]
+    assert any(last[b] > first[b + 1] for b in range(5))  # the samples do overlap
+    np.testing.assert_array_equal(train.times_us, [t for t, _ in expected])
+    np.testing.assert_array_equal(train.ids, [label for _, label in expected])
+
+
 def _sent(first_inputs_us, period_us=100.0):
     """A sent train with one event per window at the given local times."""
     times = np.array([w * period_us + t for w, t in enumerate(first_inputs_us)])

@@ -4,8 +4,9 @@ The math is that of the `torch` backend (equations in `backends/torch_backend.py
 written once as `__host__ __device__` functions: per neuron in `csrc/spike_math.h`,
 per kernel thread in `csrc/kernel_threads.h`:
 
-* forward: one thread block per sample sorts the sample's input times once into
-  shared memory; each thread then walks the sorted inputs for one output neuron,
+* forward: one thread block per sample ranks the sample's finite input times once into
+  a sort buffer (shared memory, or global scratch for very wide layers); each thread
+  then walks the sorted inputs for output neurons thread, thread + threads, ...,
   solving for the crossing only where the membrane reaches threshold in an interval;
 * backward: the implicit-function-theorem gradients, in three passes without
   atomics (per (sample, neuron) slope; per (input, neuron) weight gradient over a
@@ -114,11 +115,28 @@ def _neurons(params: NeuronParams, n_out: int, like: torch.Tensor):
 
 # The launch_* functions drive a kernels module, `_snnsim_cuda` on CUDA tensors or
 # `_snnsim_host` (the same launch grid emulated on the host) on CPU tensors, with the
-# launch triple (bits, device, stream). The inputs must share one device and dtype.
+# launch triple (bits, device, stream). The kernels read raw memory, so the tensors are
+# checked first: one float dtype, one device, matching shapes.
+
+def _check_layer_tensors(t_in: torch.Tensor, w: torch.Tensor, **per_output: torch.Tensor):
+    """TypeError/ValueError unless t_in[B, N], w[N, M] and each per_output[B, M] fit."""
+    float_bits(t_in)
+    if t_in.dim() != 2 or w.dim() != 2 or w.shape[0] != t_in.shape[1]:
+        raise ValueError(f"the cuda kernels need t_in[B, N] and w[N, M], got shapes "
+                         f"{tuple(t_in.shape)} and {tuple(w.shape)}")
+    expected = (t_in.shape[0], w.shape[1])
+    for name, x in {"w": w, **per_output}.items():
+        if x.dtype != t_in.dtype or x.device != t_in.device:
+            raise TypeError(f"the cuda kernels need one dtype and device: t_in is {t_in.dtype} "
+                            f"on {t_in.device}, {name} is {x.dtype} on {x.device}")
+        if name != "w" and tuple(x.shape) != expected:
+            raise ValueError(f"{name} must have shape {expected}, got {tuple(x.shape)}")
+
 
 def launch_forward(kernels, launch, t_in: torch.Tensor, w: torch.Tensor,
                    params: NeuronParams) -> torch.Tensor:
     """t_out[B, M] of inputs t_in[B, N] and weights w[N, M] by `kernels`."""
+    _check_layer_tensors(t_in, w)
     batch, n_in = t_in.shape
     n_out = w.shape[1]
     t_out = torch.empty((batch, n_out), dtype=t_in.dtype, device=t_in.device)
@@ -145,6 +163,7 @@ def launch_backward(kernels, launch, t_in: torch.Tensor, w: torch.Tensor, t_out:
                     grad_t_out: torch.Tensor, params: NeuronParams,
                     max_dw_norm: float | None = None, n_chunks: int | None = None):
     """(grad_t_in[B, N], grad_w[N, M]) by `kernels`; n_chunks: see weight_gradient_chunks."""
+    _check_layer_tensors(t_in, w, t_out=t_out, grad_t_out=grad_t_out)
     batch, n_in = t_in.shape
     n_out = w.shape[1]
     if n_chunks is None:
@@ -163,6 +182,7 @@ def launch_backward(kernels, launch, t_in: torch.Tensor, w: torch.Tensor, t_out:
 
 def launch_lambertw(kernels, launch, x: torch.Tensor) -> torch.Tensor:
     """W0 of every element of x by `kernels`."""
+    float_bits(x)
     source = x.detach().contiguous()
     w = torch.empty_like(source)
     kernels.lambertw(launch, source.data_ptr(), w.data_ptr(), source.numel())

@@ -39,7 +39,8 @@ inline int forward_block_threads(int64_t n_in, int64_t n_out) {
 inline unsigned int blocks_for(int64_t n, int threads) {
     const int64_t blocks = (n + threads - 1) / threads;
     if (blocks > 0x7fffffff) {
-        throw std::runtime_error("snnsim cuda backend: problem too large for one launch");
+        throw std::runtime_error("snnsim cuda backend: " + std::to_string(n) +
+                                 " threads need more than the 2147483647 blocks of one launch");
     }
     return static_cast<unsigned int>(blocks);
 }
@@ -98,10 +99,14 @@ ForwardArgs<T> forward_args(const snn_cuda::MatrixArg& t_in, const snn_cuda::Mat
         scratch_times ? 0 : n_in * static_cast<int64_t>(sizeof(T) + sizeof(int));
     if (batch > 0 && n_out > 0 && shared > snn_cuda::MAX_SHARED_BYTES) {  // else no launch
         throw std::runtime_error("snnsim cuda backend: forward needs scratch buffers for " +
-                                 std::to_string(n_in) + " inputs");
+                                 std::to_string(n_in) + " inputs (a sort buffer of " +
+                                 std::to_string(shared) + " bytes, more than the " +
+                                 std::to_string(snn_cuda::MAX_SHARED_BYTES) +
+                                 " of shared memory a block may use)");
     }
     if (batch > 0x7fffffff) {
-        throw std::runtime_error("snnsim cuda backend: batch too large for one launch");
+        throw std::runtime_error("snnsim cuda backend: batch of " + std::to_string(batch) +
+                                 " samples is more than the 2147483647 blocks of one launch");
     }
     return {as_matrix<T>(t_in),
             as_matrix<T>(w),

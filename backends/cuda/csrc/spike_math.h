@@ -15,12 +15,12 @@
 // implicit function theorem at V'(t*) = c with the slope floored at
 // MIN_SLOPE_FRACTION * c / tau_m.
 //
-// Every branch and every max/min mirrors the torch backend (Python's max(a, b)
-// keeps a unless b > a, so NaNs propagate the same way), so that these kernels agree
-// with the torch and cpu backends to rounding. The general-regime root is found as in
-// backends/torch_backend.py (safeguarded Newton from the end of the bracket); the cpu
-// backend reaches the same root (to rounding) in fewer steps, by Halley iterations
-// from a Lambert W start (backends/cpu.py, _general_crossing).
+// Every branch and every max/min mirrors backends/cpu.py (Python's max(a, b) keeps a
+// unless b > a, so NaNs propagate the same way), so that these kernels agree with the
+// cpu and torch backends to rounding; except the general-regime root, found as in
+// backends/torch_backend.py (safeguarded Newton from the end of the bracket), which the
+// cpu backend reaches (to rounding) in fewer steps by Halley iterations from a Lambert W
+// start (backends/cpu.py, _general_crossing).
 #pragma once
 
 #include <math.h>
