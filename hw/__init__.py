@@ -11,15 +11,15 @@ registered as backend "bss2").
 """
 from hw.config import HardwareConfig
 from hw.connection import (
-                           Connection,
-                           CorruptReply,
-                           HardwareError,
-                           MockConnection,
-                           RealConnection,
-                           RunFault,
-                           RunResult,
-                           RunTimeout,
-                           TruncatedReply,
+    Connection,
+    CorruptReply,
+    HardwareError,
+    MockConnection,
+    RealConnection,
+    RunFault,
+    RunResult,
+    RunTimeout,
+    TruncatedReply,
 )
 from hw.mapping import ChipConfig, MappingError, NetworkMapping, place_network, quantize_weights
 from hw.session import ChipLayerBackend, ChipSession, IdealLayerBackend

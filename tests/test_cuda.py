@@ -183,22 +183,22 @@ def test_constants_match_the_python_backends():
 
 # --- the kernels, emulated on the host -----------------------------------------------------
 
-@needs_host
+@pytest.mark.parametrize("kernels", KERNELS)
 @pytest.mark.parametrize("per_neuron", [False, True], ids=["shared", "per-neuron"])
 @pytest.mark.parametrize("regime", REGIMES)
-def test_host_agrees_with_cpu_and_torch(regime, per_neuron):
+def test_kernels_agree_with_cpu_and_torch(kernels, regime, per_neuron):
     n_out = 16
     params = make_params(regime, n_out if per_neuron else None, seed=3)
     for seed in range(3):
         t_in, w = random_layer(seed, n_out=n_out)
-        t_out = host_forward(t_in, w, params)
+        t_out = kernel_forward(kernels, t_in, w, params)
         expected = cpu.forward(t_in, w, params)
         assert 0.2 < float(torch.isfinite(expected).double().mean()) < 1.0
         assert_times_close(t_out, expected)
         assert_times_close(t_out, torch_backend.forward(t_in, w, params))
         grad = loss_gradient(expected, seed)
         for max_dw_norm in (None, 0.5):
-            gradients = host_backward(t_in, w, expected, grad, params, max_dw_norm)
+            gradients = kernel_backward(kernels, t_in, w, expected, grad, params, max_dw_norm)
             assert_gradients_close(gradients,
                                    cpu.backward(t_in, w, expected, grad, params, max_dw_norm))
             assert_gradients_close(
@@ -436,28 +436,6 @@ def test_host_lambertw_near_the_branch_point():
 
 
 # --- the GPU ------------------------------------------------------------------------------
-
-@needs_gpu
-@pytest.mark.parametrize("per_neuron", [False, True], ids=["shared", "per-neuron"])
-@pytest.mark.parametrize("regime", REGIMES)
-def test_cuda_agrees_with_cpu(regime, per_neuron):
-    n_out = 40
-    params = make_params(regime, n_out if per_neuron else None, seed=4)
-    backend = get_backend("cuda")
-    for seed in range(3):
-        t_in, w = random_layer(seed, batch=300, n_in=50, n_out=n_out)
-        expected = cpu.forward(t_in, w, params)
-        t_out = backend.forward(t_in.cuda(), w.cuda(), params)
-        assert t_out.is_cuda
-        assert_times_close(t_out, expected)
-        grad = loss_gradient(expected, seed)
-        for max_dw_norm in (None, 0.5):
-            gradients = backend.backward(t_in.cuda(), w.cuda(), expected.cuda(), grad.cuda(),
-                                         params, max_dw_norm)
-            assert all(g.is_cuda for g in gradients)
-            assert_gradients_close(gradients,
-                                   cpu.backward(t_in, w, expected, grad, params, max_dw_norm))
-
 
 @needs_gpu
 @pytest.mark.parametrize("regime", REGIMES)
