@@ -15,6 +15,7 @@
 # Ends with a summary of every stage's exit status (summary.log).
 set -o pipefail
 export PYTHONUNBUFFERED=1
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}  # benchmarks/*.py import backends, snnsim
 OUT=${OUT:-gpu_check_out}
 mkdir -p "$OUT"
 PY=${PYTHON:-python3}
