@@ -4,7 +4,7 @@ cases; rejection of bad input.
 
 Helpers defined here are shared by the other tests/test_engine_*.py files.
 
-Convention (DESIGN.md section 2, C = tau_m g_L): V'(t) = g_L (V - E_L) = sum_i w_i K(t - t_i)
+Convention (docs/design.md section 2, C = tau_m g_L): V'(t) = g_L (V - E_L) = sum_i w_i K(t - t_i)
 with K(s) = tau_s/(tau_m - tau_s) (e^{-s/tau_m} - e^{-s/tau_s}) (K(s) = (s/tau) e^{-s/tau}
 for equal time constants); the neuron fires where V' first reaches c = g_L (theta - E_L).
 """
@@ -232,7 +232,7 @@ def test_two_inputs(backend, regime):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_two_inputs_equal_closed_form(backend):
     """tau_m = tau_s: t* = tau (b/a - W0(z)), z = -(c/a) e^{b/a}, a = sum w e^{t/tau},
-    b = sum w (t/tau) e^{t/tau} over the causal set (DESIGN.md section 2)."""
+    b = sum w (t/tau) e^{t/tau} over the causal set (docs/design.md section 2)."""
     params = make_params("equal")
     c, tau = 0.88, 1.0
     t = np.array([0.2, 0.9])
