@@ -5,7 +5,7 @@
 #     bash benchmarks/gpu_check.sh            # logs under $OUT (default: ./gpu_check_out)
 #
 # Stages, each under `timeout` and each run whatever the earlier ones gave, so that one
-# call yields everything (about 6-7 minutes in all):
+# call yields everything (about two minutes on an H200, machine start not counted):
 #   1. the card and nvcc;
 #   2. the extensions built in place (`setup.py build_ext --inplace`), the cuda one imported;
 #   3. in parallel: tests/test_cuda.py in full (pytest_cuda.log), and compute-sanitizer
