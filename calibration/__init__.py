@@ -4,6 +4,10 @@
 `generate_mock_calibration(seed)` draws the calibration of a mock chip
 (noise model in `calibration.mock`), and two mock chips ship with the package:
 `mock_chip_a.h5` (the default, `default_calibration_path()`) and `mock_chip_b.h5`.
+Besides the neurons, a file holds the analog matrix-multiply mode's gain and noise per
+neuron column (`Calibration.analog_params()`); files written before that mode existed
+lack them and load with `DEFAULT_ANALOG` (the old shipped chip a is kept under
+`tests/data/old_calibration/`).
 """
 from __future__ import annotations
 
@@ -11,12 +15,15 @@ from pathlib import Path
 
 from calibration.mock import generate_mock_calibration
 from calibration.store import (
+    ANALOG_QUANTITIES,
+    DEFAULT_ANALOG,
     FORMAT_NAME,
     FORMAT_VERSION,
     N_NEURONS,
     NEURON_QUANTITIES,
     PUBLISHED_TARGETS,
     PUBLISHED_TIME_SCALE_US,
+    AnalogParams,
     Calibration,
     CalibrationError,
     file_sha256,
@@ -40,6 +47,8 @@ def default_calibration_path() -> Path:
 
 
 __all__ = [
+    "ANALOG_QUANTITIES",
+    "DEFAULT_ANALOG",
     "FORMAT_NAME",
     "FORMAT_VERSION",
     "NEURON_QUANTITIES",
@@ -47,6 +56,7 @@ __all__ = [
     "PUBLISHED_TARGETS",
     "PUBLISHED_TIME_SCALE_US",
     "SHIPPED_CHIPS",
+    "AnalogParams",
     "Calibration",
     "CalibrationError",
     "default_calibration_path",

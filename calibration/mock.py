@@ -17,6 +17,25 @@ The `spread` datasets hold the standard deviation of each estimate (repeated
 measurements of the trace fits), not the chip-wide spread, which
 `Calibration.summary()` reports. No neuron gets tau_m within 0.1 % of tau_s (or
 2 tau_s), so every layer runs in the engine's general regime, as on the chip.
+
+The analog matrix-multiply mode (`hw.analog`) adds, per neuron column, what hxtorch's
+`measure_mock_parameter` measures for the whole chip (a full weight matrix times a test
+input, the median ratio to the exact product and the standard deviation of the rest),
+resolved per column as a calibration would store it:
+
+    gain_j      = gain_chip * (1 + block offset + residual_j)
+    noise_std_j = noise_chip * (1 + residual_j)
+
+* gain_chip: one draw per chip, uniform in ANALOG_GAIN_RANGE - where the mode's own
+  calibration (synapse DAC bias, integration time) lands differs from chip to chip;
+  hxtorch's default mock gain, 0.0012, lies in the middle;
+* noise_chip: one draw per chip, uniform in ANALOG_NOISE_RANGE ADC steps (hxtorch's
+  default mock noise is 2.0);
+* block offset and residual as above (CapMem quadrants, truncated Gaussians, 1 % outliers
+  with three times the deviation).
+
+These come from a random stream of their own (seeded with [seed, 1]), so the neuron
+values of a seed are the same as before the analog mode existed.
 """
 from __future__ import annotations
 
@@ -45,6 +64,15 @@ RELATIVE = {"tau_mem", "tau_syn", "synaptic_gain"}
 MEASUREMENT_SPREAD = {"tau_mem": 0.015, "tau_syn": 0.015, "threshold": 0.4, "leak": 0.3,
                       "synaptic_gain": 0.015}
 
+# The analog matrix-multiply mode (see the module docstring).
+ANALOG_STREAM = 1                   # second entry of the analog draws' seed sequence
+ANALOG_GAIN_RANGE = (0.9e-3, 1.5e-3)  # chip-wide gain, ADC steps per (input x weight x send)
+ANALOG_GAIN_NOISE = (0.02, 0.04)    # (block offset sigma, residual sigma), relative
+ANALOG_NOISE_RANGE = (1.6, 2.4)     # chip-wide membrane noise at the ADC, ADC steps
+ANALOG_NOISE_RESIDUAL = 0.1         # relative per-column spread of the noise
+# Standard deviation of the estimates, relative (50 samples per column in the measurement).
+ANALOG_MEASUREMENT_SPREAD = {"gain": 0.01, "noise_std": 0.1}
+
 
 def _residuals(rng: np.random.Generator, sigma: float, outliers: np.ndarray) -> np.ndarray:
     z = rng.standard_normal(N_NEURONS)
@@ -52,6 +80,22 @@ def _residuals(rng: np.random.Generator, sigma: float, outliers: np.ndarray) -> 
         redraw = np.abs(z) > TRUNCATE_SIGMA
         z[redraw] = rng.standard_normal(int(redraw.sum()))
     return sigma * z * np.where(outliers, OUTLIER_FACTOR, 1.0)
+
+
+def _analog(seed: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """(gain and noise_std per column, their estimates' spread) of mock chip `seed`."""
+    rng = np.random.default_rng([seed, ANALOG_STREAM])
+    block = np.arange(N_NEURONS) // (N_NEURONS // N_BLOCKS)
+    outliers = rng.random(N_NEURONS) < OUTLIER_FRACTION
+    gain_chip = rng.uniform(*ANALOG_GAIN_RANGE)
+    noise_chip = rng.uniform(*ANALOG_NOISE_RANGE)
+    block_sigma, sigma = ANALOG_GAIN_NOISE
+    gain = gain_chip * (1.0 + block_sigma * rng.standard_normal(N_BLOCKS)[block]
+                        + _residuals(rng, sigma, outliers))
+    noise_std = noise_chip * (1.0 + _residuals(rng, ANALOG_NOISE_RESIDUAL, outliers))
+    values = {"gain": gain, "noise_std": noise_std}
+    spread = {name: ANALOG_MEASUREMENT_SPREAD[name] * v for name, v in values.items()}
+    return values, spread
 
 
 def generate_mock_calibration(seed: int, chip_id: str | None = None,
@@ -84,6 +128,7 @@ def generate_mock_calibration(seed: int, chip_id: str | None = None,
     spread = {name: (MEASUREMENT_SPREAD[name] * np.abs(neurons[name]) if name in RELATIVE
                      else np.full(N_NEURONS, MEASUREMENT_SPREAD[name]))
               for name in NOISE}
+    analog, analog_spread = _analog(int(seed))
     if created is None:
         created = datetime.now(timezone.utc).replace(microsecond=0).isoformat()  # noqa: UP017 (3.10)
     return Calibration(
@@ -94,4 +139,6 @@ def generate_mock_calibration(seed: int, chip_id: str | None = None,
         spread=spread,
         targets=targets,
         generator=f"snnsim mock chip, generate_mock_calibration(seed={int(seed)})",
+        analog=analog,
+        analog_spread=analog_spread,
     )

@@ -17,6 +17,20 @@ at the percent level). File layout (HDF5, one file per chip):
                                                                 to the calibration target
     /spread/<same names>    float64 [512], same units           measured standard deviation
                                                                 of each estimate
+    /analog/gain            float64 [512], attr units = "CADC/(input*weight)"   optional:
+                            the analog matrix-multiply ("hagen") mode's gain of each neuron
+                            column, ADC steps per unit of 5-bit input x 6-bit weight x send
+    /analog/noise_std       float64 [512], attr units = "CADC"  optional: standard deviation
+                            of the membrane noise at the ADC, per neuron column
+    /analog/spread/<same names>                                 standard deviation of each
+                                                                estimate (as /spread)
+
+The `/analog` group was added after the first files were written (same format_version:
+the group is additive, so older snnsim versions still read newer files). A file without
+it loads with `analog = None`; `Calibration.analog_params()` then returns the documented
+defaults (`DEFAULT_ANALOG`: hxtorch's mock parameters, gain 0.0012 and noise_std 2.0 on
+every column) and `summary()` says so. How the mock measures and draws these values:
+`calibration.mock`; how the matrix-multiply mode uses them: `hw.analog`.
 
 Voltages are in CADC units (the on-chip 8-bit ADC, 0..255), times in microseconds
 of chip time. `time_scale_us` is the chip time of one model time unit: the model's
@@ -76,6 +90,24 @@ PUBLISHED_TARGETS = {
 }
 PUBLISHED_TIME_SCALE_US = 6.0
 
+# The analog matrix-multiply mode's per-column quantities: units and valid range. hxtorch
+# accepts a gain in (0, 1]; the ADC spans 256 steps, so noise beyond 64 steps is no chip.
+ANALOG_QUANTITIES: dict[str, tuple[str, float, float]] = {
+    "gain": ("CADC/(input*weight)", 1e-6, 1.0),
+    "noise_std": ("CADC", 0.0, 64.0),
+}
+# What a file without the /analog group stands for: hxtorch's `MockParameter` defaults.
+DEFAULT_ANALOG = {"gain": 0.0012, "noise_std": 2.0}
+
+
+@dataclass(frozen=True, eq=False)
+class AnalogParams:
+    """Per-column gain and noise of the matrix-multiply mode, and whether they were measured."""
+
+    gain: np.ndarray        # [512], ADC steps per (input x weight x send)
+    noise_std: np.ndarray   # [512], ADC steps
+    measured: bool          # False: the file predates the analog calibration (defaults)
+
 
 class CalibrationError(ValueError):
     """A calibration file or record is missing something or holds invalid values."""
@@ -93,11 +125,15 @@ class Calibration:
     targets: dict[str, float] = field(default_factory=lambda: dict(PUBLISHED_TARGETS))
     generator: str = ""
     source: Path | None = None  # the file it was loaded from, if any
+    # The matrix-multiply mode's {"gain", "noise_std"} per column and their estimates'
+    # spread; None for files written before the analog calibration existed.
+    analog: dict[str, np.ndarray] | None = None
+    analog_spread: dict[str, np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         where = str(self.source) if self.source is not None else f"calibration of {self.chip_id!r}"
         _check_record(self, where)
-        for group in (self.neurons, self.spread):
+        for group in (self.neurons, self.spread, self.analog or {}, self.analog_spread or {}):
             for name in list(group):
                 group[name] = np.array(group[name], dtype=np.float64)
                 group[name].setflags(write=False)
@@ -124,7 +160,24 @@ class Calibration:
                 for name, (units, _, _) in NEURON_QUANTITIES.items():
                     d = g.create_dataset(name, data=np.asarray(values[name], dtype=np.float64))
                     d.attrs["units"] = units
+            if self.analog is not None:
+                g = f.create_group("analog")
+                spread = g.create_group("spread")
+                for name, (units, _, _) in ANALOG_QUANTITIES.items():
+                    for group, values in ((g, self.analog), (spread, self.analog_spread)):
+                        d = group.create_dataset(name, data=values[name])
+                        d.attrs["units"] = units
         return path
+
+    def analog_params(self) -> AnalogParams:
+        """Gain and noise of every neuron column in the matrix-multiply mode (see `hw.analog`);
+        the documented defaults (`DEFAULT_ANALOG`, measured=False) for a file without them."""
+        if self.analog is None:
+            return AnalogParams(gain=np.full(N_NEURONS, DEFAULT_ANALOG["gain"]),
+                                noise_std=np.full(N_NEURONS, DEFAULT_ANALOG["noise_std"]),
+                                measured=False)
+        return AnalogParams(gain=self.analog["gain"].copy(),
+                            noise_std=self.analog["noise_std"].copy(), measured=True)
 
     def model_params(self, circuits, model: NeuronParams,
                      time_scale_us: float | None = None) -> tuple[NeuronParams, np.ndarray]:
@@ -155,13 +208,31 @@ class Calibration:
         return params, self.neurons["synaptic_gain"][circuits].copy()
 
     def summary(self) -> dict:
-        """Mean, standard deviation and relative spread (std/mean) of each quantity over the chip."""
-        out = {}
-        for name, (units, _, _) in NEURON_QUANTITIES.items():
-            v = self.neurons[name]
-            out[name] = {"units": units, "mean": float(v.mean()), "std": float(v.std()),
-                         "relative_spread": float(v.std() / abs(v.mean()))}
+        """Mean, standard deviation and relative spread (std/mean) of each quantity over the chip.
+
+        The neuron quantities by name; the matrix-multiply mode's under "analog", with
+        "measured" and a "note" that says where the values come from (the defaults, for a
+        file written before the analog calibration existed).
+        """
+        out = {name: _stats(self.neurons[name], units)
+               for name, (units, _, _) in NEURON_QUANTITIES.items()}
+        analog = self.analog_params()
+        out["analog"] = {name: _stats(getattr(analog, name), units)
+                         for name, (units, _, _) in ANALOG_QUANTITIES.items()}
+        out["analog"]["measured"] = analog.measured
+        out["analog"]["note"] = (
+            "measured per neuron column" if analog.measured else
+            f"not in this file (written before the analog matrix-multiply calibration): "
+            f"defaults gain = {DEFAULT_ANALOG['gain']:g}, noise_std = "
+            f"{DEFAULT_ANALOG['noise_std']:g} CADC on every column (hxtorch's mock parameters); "
+            f"measure the chip or regenerate a mock file to get per-chip values")
         return out
+
+
+def _stats(v: np.ndarray, units: str) -> dict:
+    mean = float(v.mean())
+    return {"units": units, "mean": mean, "std": float(v.std()),
+            "relative_spread": float(v.std() / abs(mean)) if mean != 0 else float("nan")}
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -213,6 +284,17 @@ def _check_record(cal: Calibration, where: str) -> None:
             array = np.asarray(values[name], dtype=np.float64)
             _check_values(where, f"/{group}/{name}", array, units, lo, hi,
                           allow_zero=group == "spread")
+    if (cal.analog is None) != (cal.analog_spread is None):
+        raise CalibrationError(f"{where}: the analog values and their spread come together "
+                               f"(got only one of them)")
+    if cal.analog is not None:
+        for group, values in (("analog", cal.analog), ("analog/spread", cal.analog_spread)):
+            for name, (units, lo, hi) in ANALOG_QUANTITIES.items():
+                if name not in values:
+                    raise CalibrationError(f"{where}: dataset /{group}/{name} is missing")
+                array = np.asarray(values[name], dtype=np.float64)
+                _check_values(where, f"/{group}/{name}", array, units, lo, hi,
+                              allow_zero=group != "analog" or name == "noise_std")
     above = cal.neurons["threshold"] - cal.neurons["leak"]
     if (above <= 0).any():
         i = int(np.flatnonzero(above <= 0)[0])
@@ -248,23 +330,12 @@ def load_calibration(path: str | os.PathLike) -> Calibration:
                                    f"(this snnsim reads version {FORMAT_VERSION})")
         attrs = {name: _read_attr(where, f, name)
                  for name in ("chip_id", "created", "time_scale_us", *TARGET_ATTRS)}
-        groups = {}
-        for group in ("neurons", "spread"):
-            groups[group] = {}
-            for name, (units, _, _) in NEURON_QUANTITIES.items():
-                key = f"{group}/{name}"
-                if key not in f:
-                    raise CalibrationError(f"{where}: dataset /{key} is missing")
-                dataset = f[key]
-                if not isinstance(dataset, h5py.Dataset) or dataset.dtype.kind not in "fiu":
-                    raise CalibrationError(f"{where}: /{key} must be a numeric dataset, got "
-                                           f"{getattr(dataset, 'dtype', type(dataset).__name__)}")
-                found = dataset.attrs.get("units")
-                found = found.decode() if isinstance(found, bytes) else found
-                if found != units:
-                    raise CalibrationError(f"{where}: dataset /{key} has units {found!r}, "
-                                           f"expected {units!r}")
-                groups[group][name] = np.asarray(dataset[()], dtype=np.float64)
+        groups = {group: _read_group(where, f, group, NEURON_QUANTITIES)
+                  for group in ("neurons", "spread")}
+        analog = analog_spread = None
+        if "analog" in f:
+            analog = _read_group(where, f, "analog", ANALOG_QUANTITIES)
+            analog_spread = _read_group(where, f, "analog/spread", ANALOG_QUANTITIES)
         generator = f.attrs.get("generator", "")
     try:
         time_scale = float(attrs["time_scale_us"])
@@ -277,4 +348,25 @@ def load_calibration(path: str | os.PathLike) -> Calibration:
                        spread=groups["spread"], targets=targets,
                        generator=generator.decode() if isinstance(generator, bytes)
                        else str(generator),
-                       source=path.resolve())
+                       source=path.resolve(), analog=analog, analog_spread=analog_spread)
+
+
+def _read_group(where: str, f: h5py.File, group: str,
+                quantities: dict[str, tuple[str, float, float]]) -> dict[str, np.ndarray]:
+    """The datasets of one group, each numeric and in its documented units (not yet range-checked)."""
+    out = {}
+    for name, (units, _, _) in quantities.items():
+        key = f"{group}/{name}"
+        if key not in f:
+            raise CalibrationError(f"{where}: dataset /{key} is missing")
+        dataset = f[key]
+        if not isinstance(dataset, h5py.Dataset) or dataset.dtype.kind not in "fiu":
+            raise CalibrationError(f"{where}: /{key} must be a numeric dataset, got "
+                                   f"{getattr(dataset, 'dtype', type(dataset).__name__)}")
+        found = dataset.attrs.get("units")
+        found = found.decode() if isinstance(found, bytes) else found
+        if found != units:
+            raise CalibrationError(f"{where}: dataset /{key} has units {found!r}, "
+                                   f"expected {units!r}")
+        out[name] = np.asarray(dataset[()], dtype=np.float64)
+    return out

@@ -19,6 +19,18 @@ so a config without a hardware section runs as published. Keys (YAML):
     weight_overflow: clip         # clip | error: weights beyond +-63 / scale_weights
     model_neuron_params: {leak: 0.7, threshold: 1.08, g_leak: 4.0, tau_syn: 1.0}
                                   # the hardware model the calibration targets map to
+    analog:                       # rate layers on the analog matrix-multiply mode (hw.analog)
+      input_max: [1.0, 8.0]       # float input mapped to the largest 5-bit input (31)
+      weight_max: 0.5             # float weight mapped to the largest 6-bit weight (63)
+      num_sends: [4, 16]          # times each input is sent (multiplies the gain)
+      wait_between_events: 5      # FPGA cycles between sends (real chip only)
+      noise_scale: 1.0            # mock only: times the calibrated membrane noise (0: none)
+      overflow: clip              # clip | error: inputs outside [0, input_max], |w| > weight_max
+
+In `analog`, `input_max`, `weight_max` and `num_sends` take one value for every rate
+layer or a list: layer i uses entry i, and the last entry holds for every deeper layer
+(so the defaults give the first layer, which sees the data in [0, 1], its own input range,
+and every hidden layer another).
 
 The keys of the published `hx_settings.yaml` are accepted as aliases: `taum`
 (= time_scale_us), `neuron_params` (= model_neuron_params) and `synapse_bias`
@@ -42,6 +54,69 @@ WEIGHT_OVERFLOW = ("clip", "error")
 PUBLISHED_MODEL_NEURON_PARAMS = {"leak": 0.7, "threshold": 1.08, "g_leak": 4.0, "tau_syn": 1.0}
 MODEL_PARAM_KEYS = ("tau_syn", "tau_mem", "threshold", "leak", "g_leak")
 ALIASES = {"taum": "time_scale_us", "neuron_params": "model_neuron_params"}
+ANALOG_OVERFLOW = ("clip", "error")
+
+
+@dataclass(frozen=True)
+class AnalogConfig:
+    """Settings of the analog matrix-multiply mode (the `analog:` subsection; see `hw.analog`).
+
+    `input_max`, `weight_max` and `num_sends` hold one entry per layer, the last one for
+    every deeper layer; `layer(index)` picks a layer's values.
+    """
+
+    input_max: tuple[float, ...] = (1.0, 8.0)
+    weight_max: tuple[float, ...] = (0.5,)
+    num_sends: tuple[int, ...] = (4, 16)
+    wait_between_events: int = 5
+    noise_scale: float = 1.0
+    overflow: str = "clip"
+
+    def __post_init__(self) -> None:
+        for name, check, expected in _ANALOG_CHECKS:
+            value = getattr(self, name)
+            values = value if name in _ANALOG_PER_LAYER else (value,)
+            if (name in _ANALOG_PER_LAYER and (not isinstance(value, tuple) or not value)) \
+                    or not all(check(v) for v in values):
+                raise ValueError(f"hardware.analog.{name} = {_plain(value)!r} is invalid; "
+                                 f"expected {expected}")
+
+    def layer(self, index: int) -> tuple[float, float, int]:
+        """(input_max, weight_max, num_sends) of rate layer `index`."""
+        if not _is_int(index) or index < 0:
+            raise ValueError(f"layer index must be an integer >= 0, got {index!r}")
+        return tuple(getattr(self, name)[min(index, len(getattr(self, name)) - 1)]
+                     for name in _ANALOG_PER_LAYER)
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> AnalogConfig:
+        """Build from the `analog:` mapping (a number or a list for the per-layer keys)."""
+        if d is None:
+            return cls()
+        if isinstance(d, AnalogConfig):
+            return d
+        if not isinstance(d, dict):
+            raise TypeError(f"hardware.analog must be a mapping of "
+                            f"{', '.join(f.name for f in fields(cls))}, got {d!r}")
+        valid = [f.name for f in fields(cls)]
+        kwargs: dict[str, Any] = {}
+        for key, value in d.items():
+            if key not in valid:
+                close = difflib.get_close_matches(str(key), valid, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise ValueError(f"unknown key hardware.analog.{key}{hint} (valid keys: "
+                                 f"{', '.join(valid)})")
+            kind = _ANALOG_TYPES[key]
+            if key in _ANALOG_PER_LAYER:
+                entries = value if isinstance(value, (list, tuple)) else [value]
+                kwargs[key] = tuple(_analog_coerce(key, v, value, kind) for v in entries)
+            else:
+                kwargs[key] = _analog_coerce(key, value, value, kind)
+        return cls(**kwargs)
+
+    def to_dict(self) -> dict:
+        """Plain form: one number where a per-layer key has one entry, else a list."""
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
 
 
 @dataclass(frozen=True)
@@ -64,6 +139,7 @@ class HardwareConfig:
     synapse_bias: int | None = None
     model_neuron_params: NeuronParams = field(
         default_factory=lambda: NeuronParams(**PUBLISHED_MODEL_NEURON_PARAMS))
+    analog: AnalogConfig = field(default_factory=AnalogConfig)
 
     def __post_init__(self) -> None:
         for name, check, expected in _CHECKS:
@@ -75,6 +151,8 @@ class HardwareConfig:
         if self.model_neuron_params.n_neurons is not None:
             raise ValueError("hardware.model_neuron_params must hold one value per field "
                              "(the model the calibration targets map to), not per-neuron arrays")
+        if not isinstance(self.analog, AnalogConfig):
+            raise TypeError("hardware.analog must be an AnalogConfig")
 
     @property
     def max_weight(self) -> float:
@@ -112,6 +190,8 @@ class HardwareConfig:
             kwargs["calibration"] = _resolve_calibration(kwargs["calibration"], base_dir)
         if "model_neuron_params" in kwargs:
             kwargs["model_neuron_params"] = _model_params(kwargs["model_neuron_params"])
+        if "analog" in kwargs:
+            kwargs["analog"] = AnalogConfig.from_dict(kwargs["analog"])
         return cls(**kwargs)
 
     def to_dict(self) -> dict:
@@ -120,6 +200,7 @@ class HardwareConfig:
         out["calibration"] = str(self.calibration)
         p = self.model_neuron_params
         out["model_neuron_params"] = {k: float(getattr(p, k)) for k in MODEL_PARAM_KEYS}
+        out["analog"] = self.analog.to_dict()
         return out
 
 
@@ -154,6 +235,41 @@ _CHECKS = (
     ("synapse_bias", lambda v: v is None or (_is_int(v) and 0 <= v <= 1022),
      "a CapMem value in 0..1022 (published: 1000)"),
 )
+
+
+_ANALOG_PER_LAYER = ("input_max", "weight_max", "num_sends")
+_ANALOG_TYPES = {"input_max": float, "weight_max": float, "num_sends": int,
+                 "wait_between_events": int, "noise_scale": float, "overflow": str}
+_ANALOG_CHECKS = (
+    ("input_max", lambda v: _is_number(v) and v > 0,
+     "a number > 0 or a list of them, one per layer (the last one for deeper layers)"),
+    ("weight_max", lambda v: _is_number(v) and v > 0,
+     "a number > 0 or a list of them, one per layer (the last one for deeper layers)"),
+    ("num_sends", lambda v: _is_int(v) and 1 <= v <= 255,
+     "an integer in 1..255 or a list of them, one per layer (the last one for deeper layers)"),
+    ("wait_between_events", lambda v: _is_int(v) and v >= 0,
+     "an integer >= 0 (FPGA cycles; hxtorch's default: 5)"),
+    ("noise_scale", lambda v: _is_number(v) and v >= 0,
+     "a number >= 0 (1: the calibrated noise, 0: none)"),
+    ("overflow", lambda v: v in ANALOG_OVERFLOW, f"one of {', '.join(ANALOG_OVERFLOW)}"),
+)
+
+
+def _plain(value):
+    if isinstance(value, tuple):
+        return value[0] if len(value) == 1 else list(value)
+    return value
+
+
+def _analog_coerce(name: str, value, given, kind: type):
+    """One entry of the analog section with the type checked (ints accepted for floats)."""
+    if kind is float and _is_int(value):
+        return float(value)
+    if isinstance(value, kind) and not isinstance(value, bool):
+        return value
+    expected = {n: e for n, _, e in _ANALOG_CHECKS}[name]
+    raise TypeError(f"hardware.analog.{name} = {given!r} ({type(value).__name__}) has the wrong "
+                    f"type; expected {expected}")
 
 
 def _coerce(name: str, value, kind: type):

@@ -194,26 +194,36 @@ class MockConnection:
         return SpikeTrain(times_us, ids, train.duration_us, period_us)
 
 
+VENDOR_STACK = ("hxtorch", "pynn_brainscales")
+
+
+def vendor_stack() -> list[str]:
+    """The BrainScaleS-2 software stack's packages that import here; BackendUnavailableError,
+    saying what to install where, if none does."""
+    found = []
+    for name in VENDOR_STACK:
+        try:
+            __import__(name)
+            found.append(name)
+        except ImportError:
+            continue
+    if not found:
+        raise BackendUnavailableError(
+            "connection 'real' needs the BrainScaleS-2 software stack (hxtorch or "
+            "pynn_brainscales, with haldls/stadls/calix), which is not on PyPI: use the "
+            "EBRAINS neuromorphic platform or the electronicvisions container / spack "
+            "environment, on a host with a chip allocation; to work offline set "
+            "`connection: mock` in the hardware section")
+    return found
+
+
 class RealConnection:
     """A BrainScaleS-2 chip reached through the vendor software stack (imported lazily)."""
 
-    STACK = ("hxtorch", "pynn_brainscales")
+    STACK = VENDOR_STACK
 
     def __init__(self, calibration: Calibration, timeout_s: float):
-        found = []
-        for name in self.STACK:
-            try:
-                __import__(name)
-                found.append(name)
-            except ImportError:
-                continue
-        if not found:
-            raise BackendUnavailableError(
-                "connection 'real' needs the BrainScaleS-2 software stack (hxtorch or "
-                "pynn_brainscales, with haldls/stadls/calix), which is not on PyPI: use the "
-                "EBRAINS neuromorphic platform or the electronicvisions container / spack "
-                "environment, on a host with a chip allocation; to work offline set "
-                "`connection: mock` in the hardware section")
+        found = vendor_stack()
         raise HardwareError(
             f"found the BrainScaleS-2 stack ({', '.join(found)}), but snnsim does not yet "
             f"translate its ChipConfig (synapse values, row labels and signs, enabled "
