@@ -24,7 +24,7 @@ input, the median ratio to the exact product and the standard deviation of the r
 resolved per column as a calibration would store it:
 
     gain_j      = gain_chip * (1 + block offset + residual_j)
-    noise_std_j = noise_chip * (1 + residual_j)
+    noise_std_j = noise_chip * exp(residual_j)
 
 * gain_chip: one draw per chip, uniform in ANALOG_GAIN_RANGE - where the mode's own
   calibration (synapse DAC bias, integration time) lands differs from chip to chip;
@@ -32,7 +32,8 @@ resolved per column as a calibration would store it:
 * noise_chip: one draw per chip, uniform in ANALOG_NOISE_RANGE ADC steps (hxtorch's
   default mock noise is 2.0);
 * block offset and residual as above (CapMem quadrants, truncated Gaussians, 1 % outliers
-  with three times the deviation).
+  with three times the deviation); the noise's residual is multiplicative, so that an
+  outlier column is noisier by up to a factor e^1.2 but never has a negative noise.
 
 These come from a random stream of their own (seeded with [seed, 1]), so the neuron
 values of a seed are the same as before the analog mode existed.
@@ -69,7 +70,7 @@ ANALOG_STREAM = 1                   # second entry of the analog draws' seed seq
 ANALOG_GAIN_RANGE = (0.9e-3, 1.5e-3)  # chip-wide gain, ADC steps per (input x weight x send)
 ANALOG_GAIN_NOISE = (0.02, 0.04)    # (block offset sigma, residual sigma), relative
 ANALOG_NOISE_RANGE = (1.6, 2.4)     # chip-wide membrane noise at the ADC, ADC steps
-ANALOG_NOISE_RESIDUAL = 0.1         # relative per-column spread of the noise
+ANALOG_NOISE_RESIDUAL = 0.1         # per-column spread of the noise's logarithm
 # Standard deviation of the estimates, relative (50 samples per column in the measurement).
 ANALOG_MEASUREMENT_SPREAD = {"gain": 0.01, "noise_std": 0.1}
 
@@ -92,7 +93,7 @@ def _analog(seed: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     block_sigma, sigma = ANALOG_GAIN_NOISE
     gain = gain_chip * (1.0 + block_sigma * rng.standard_normal(N_BLOCKS)[block]
                         + _residuals(rng, sigma, outliers))
-    noise_std = noise_chip * (1.0 + _residuals(rng, ANALOG_NOISE_RESIDUAL, outliers))
+    noise_std = noise_chip * np.exp(_residuals(rng, ANALOG_NOISE_RESIDUAL, outliers))
     values = {"gain": gain, "noise_std": noise_std}
     spread = {name: ANALOG_MEASUREMENT_SPREAD[name] * v for name, v in values.items()}
     return values, spread

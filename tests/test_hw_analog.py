@@ -395,6 +395,8 @@ def test_generator_draws_plausible_per_chip_analog_values():
         assert 0.02 < s["gain"]["relative_spread"] < 0.1
         assert ANALOG_NOISE_RANGE[0] * 0.9 < s["noise_std"]["mean"] < ANALOG_NOISE_RANGE[1] * 1.1
         assert (cal.analog["gain"] > 0).all() and (cal.analog["gain"] <= 1).all()
+    for seed in range(200):                    # every draw is a valid calibration
+        generate_mock_calibration(seed)
     # the analog draws do not move the neuron values of a seed (own random stream)
     shipped = load_calibration(OLD_CALIBRATION)
     fresh = generate_mock_calibration(SHIPPED_CHIPS["mock_chip_a"])
