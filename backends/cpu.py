@@ -41,18 +41,23 @@ import torch
 from numba import njit, prange, types
 from numba.extending import overload
 
+from snnsim.constants import (  # noqa: F401 (REGIME_CODES: re-exported for the cuda backend)
+    DOUBLE_CODE,
+    EQUAL_CODE,
+    MIN_SLOPE_FRACTION,
+    NEWTON_MAX_ITERATIONS,
+    REGIME_CODES,
+    regime_code,
+)
 from snnsim.lambertw import INV_E_HI, lambertw_nonpositive
-from snnsim.params import DOUBLE, EQUAL, NeuronParams
+from snnsim.params import NeuronParams
 
-MIN_SLOPE_FRACTION = 1e-9
-NEWTON_MAX_ITERATIONS = 100
 INSERTION_SORT_MAX = 16  # longer input lists are bucketed first ...
 BUCKET_MAX_OCCUPANCY = 32  # ... unless a bucket would hold more than this: merge sort
 BUCKETS_PER_INPUT = 4  # buckets mostly empty or single: fewer moves, fewer mispredictions
 MANY_NEURONS = 16  # from this layer size on, causal inputs are counted in one vectorised pass
 FACTOR_BLOCK = 16  # the forward walk computes interval factors this many inputs ahead
 PARALLEL_MIN_SAMPLES = 8  # per thread; batches under twice this run in the calling thread
-REGIME_CODES = {EQUAL: 0, DOUBLE: 1}  # anything else: 2 (general)
 
 
 @njit(cache=True, error_model="numpy")
@@ -220,11 +225,11 @@ def _crossing(D, U, delta, d_end, decay_m, tau_m, tau_s, c, regime):
     V'(t_k) = D < c, V'(t_k + delta) = d_end; called when d_end >= c or when V' has
     its peak inside the interval (rising at the start, falling at the end).
     """
-    if regime == 0:
+    if regime == EQUAL_CODE:
         fires, s = _equal_crossing(D, U, delta, d_end, tau_m, c)
         return s if fires else -1.0
     reaches_end = d_end >= c
-    if regime != 1:
+    if regime != DOUBLE_CODE:
         return _general_crossing(D, U, delta, reaches_end, tau_m, tau_s, c)
     # tau_m = 2 tau_s: V' = (D+U) x - U x^2 with x = e^{-s/tau_m}: peak at x = (D+U)/(2U),
     # reaching c iff the discriminant is >= 0; the earliest crossing is the larger root.
@@ -358,7 +363,7 @@ def _walk_interval(D, U, drive_left, out, flagged, candidates, t_k, delta, decay
             j = candidates[q]
             l = j if tau_m.shape[0] > 1 else 0
             d_end = D[j] * _at(decay_m, j) + U[j] * _at(kernel, j)
-            if regime == 0:
+            if regime == EQUAL_CODE:
                 fires, s = _equal_crossing(D[j], U[j], delta, d_end, tau_m[l], drive_left[j])
             else:
                 s = _crossing(D[j], U[j], delta, d_end, _at(decay_m, j), tau_m[l], tau_s[l],
@@ -661,7 +666,7 @@ def _forward(t_in, w, params, keep_order):
     order = np.empty((batch, n_in) if keep_order else (0, 0), dtype=np.int32)
     n_finite = np.empty(batch if keep_order else 0, dtype=np.int32)
     bounds = _chunks(batch)
-    args = (_numpy64(t_in), _numpy64(w), tau_m, tau_s, drive, REGIME_CODES.get(params.regime, 2))
+    args = (_numpy64(t_in), _numpy64(w), tau_m, tau_s, drive, regime_code(params.regime))
     if bounds.shape[0] > 2:
         _forward_kernel(*args, bounds, t_out, order, n_finite)
     else:

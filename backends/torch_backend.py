@@ -50,11 +50,10 @@ import math
 
 import torch
 
+from snnsim.constants import MIN_SLOPE_FRACTION, NEWTON_MAX_ITERATIONS
 from snnsim.lambertw import INV_E_HI, lambertw
 from snnsim.params import DOUBLE, EQUAL, NeuronParams
 
-MIN_SLOPE_FRACTION = 1e-9
-NEWTON_MAX_ITERATIONS = 100
 BACKWARD_CHUNK_ELEMENTS = 1 << 22  # bound on B*N*M per backward chunk
 
 
