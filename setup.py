@@ -155,7 +155,12 @@ setup(
     packages=["snnsim", "backends", "backends.cuda", "hw", "calibration"],
     package_data={"calibration": ["*.h5"]},
     install_requires=RUNTIME_REQUIREMENTS,
-    extras_require={"test": ["pytest==9.2.0"]},
+    extras_require={
+        "test": ["pytest==9.2.0"],
+        # `experiment.py sweep` runs its points on Ray (Ray core is enough: local instance
+        # or an existing cluster); without it the points run one after another.
+        "ray": ["ray>=2.40,<3"],
+    },
     ext_modules=_extensions(),
     cmdclass={"build_ext": OptionalBuildExt},
 )
