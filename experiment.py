@@ -5,12 +5,14 @@
     python experiment.py inference experiment_results/yin_yang_<stamp> --split test
     python experiment.py eval experiment_results/yin_yang_<stamp>
     python experiment.py continue experiment_results/yin_yang_<stamp> 300 "400, 500"
-    python experiment.py import-fastanddeep ../shared/data/fastanddeep/yinyang_et_300epochs
+    python experiment.py import-fastanddeep tests/data/fastanddeep/yinyang_et_300epochs
     python experiment.py calibrate --mock --seed 3 --output my_chip.h5
 
 This is the only place where errors become exit codes: 0 success, 1 a run that
-failed (bad config, data, checkpoint or backend), 2 bad command-line usage,
-130 interrupted.
+failed on the user's input (bad config, data, checkpoint, backend or hardware; one
+line naming the thing), 2 bad command-line usage, 130 interrupted. Any other
+exception is a bug and keeps its traceback. Subcommands registered by model
+families (`snnsim.registry.COMMANDS`, e.g. `sweep`) appear beside the built-in ones.
 """
 from __future__ import annotations
 
@@ -42,6 +44,12 @@ def _add_backend(parser: argparse.ArgumentParser, default: str | None) -> None:
                                                    "with"))
 
 
+def _add_download(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--download", action="store_true",
+                        help="fetch missing data files (MNIST) into the data folder first "
+                             "(as the config key data.download: true)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="experiment.py",
@@ -64,17 +72,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, help="override epoch_number (e.g. for a quick try)")
     p.add_argument("--no-plots", action="store_true", help="skip writing the plots at the end")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_download(p)
 
-    p = sub.add_parser("inference", help="evaluate a trained network; prints 'accuracy: XX.XX%%'")
+    p = sub.add_parser("inference", help="evaluate a trained network; prints the task's primary "
+                                         "metric ('accuracy: XX.XX%%' or 'loss: X.XXXXX')")
     p.add_argument("results", type=Path, help="results folder of a run")
     _add_backend(p, None)
     p.add_argument("--split", choices=SPLITS, default="test", help="data split (default: test)")
     p.add_argument("--epoch", type=int, help="checkpoint epoch (default: the latest)")
+    _add_download(p)
 
     p = sub.add_parser("eval", help="write the plots of a run into <results>/plots")
     p.add_argument("results", type=Path, help="results folder of a run")
     _add_backend(p, None)
     p.add_argument("--epoch", type=int, help="checkpoint epoch (default: the latest)")
+    _add_download(p)
 
     p = sub.add_parser("continue", help="resume training from a savepoint up to new savepoints")
     p.add_argument("results", type=Path, help="results folder of a run")
@@ -85,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", type=Path, help="write into a new folder instead of the same one")
     p.add_argument("--no-plots", action="store_true", help="skip writing the plots at the end")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_download(p)
 
     p = sub.add_parser("import-fastanddeep", help="convert a network saved by the published "
                                                   "fastAndDeep code (safely, no code executed)")
@@ -98,20 +111,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, required=True, help="seed of the mock chip")
     p.add_argument("--output", type=Path, required=True, help="HDF5 file to write")
     p.add_argument("--chip-id", help="chip id to record (default: derived from the seed)")
+
+    from snnsim.registry import COMMANDS
+
+    for name, command in COMMANDS.items():
+        command.add_arguments(sub.add_parser(name, help=command.help))
     return parser
 
 
 def _print_summary(results_dir: Path, summary: dict) -> None:
+    from snnsim.runs import format_metric
+
+    primary = summary["primary_metric"]
     print(f"results: {results_dir}")
-    print(f"test accuracy: {100 * summary['test_accuracy']:.2f}%  "
-          f"(val {100 * summary['val_accuracy']:.2f}%, {summary['epochs']} epochs in "
-          f"{summary['training_seconds']:.1f} s on {summary['backend']})")
+    print(f"test {format_metric(primary, summary[f'test_{primary}'])}  "
+          f"(val {format_metric(primary, summary[f'val_{primary}'])}, {summary['epochs']} "
+          f"epochs in {summary['training_seconds']:.1f} s on {summary['backend']})")
 
 
-def _write_plots(results_dir: Path, backend: str | None, epoch: int | None = None) -> None:
+def _write_plots(results_dir: Path, backend: str | None, epoch: int | None = None,
+                 download: bool = False) -> None:
     from snnsim import plots, runs
 
-    trainer = runs.load_trainer(results_dir, epoch, backend)
+    trainer = runs.load_trainer(results_dir, epoch, backend, download=download)
     written = plots.write_all(trainer, results_dir / "plots")
     print(f"plots: {len(written)} files in {results_dir / 'plots'}")
 
@@ -121,23 +143,30 @@ def run(args: argparse.Namespace) -> None:
 
     if args.command == "train":
         results_dir, summary = runs.train(args.config, args.backend, args.output, args.seed,
-                                          args.epochs, progress=not args.quiet)
+                                          args.epochs, progress=not args.quiet,
+                                          download=args.download)
         _print_summary(results_dir, summary)
         if not args.no_plots:
             _write_plots(results_dir, args.backend)
     elif args.command == "continue":
         results_dir, summary = runs.continue_training(args.results, args.savepoint,
                                                       args.new_savepoints, args.backend,
-                                                      args.output, progress=not args.quiet)
+                                                      args.output, progress=not args.quiet,
+                                                      download=args.download)
         _print_summary(results_dir, summary)
         if not args.no_plots:
             _write_plots(results_dir, args.backend)
     elif args.command == "inference":
-        result = runs.inference(args.results, args.split, args.backend, args.epoch)
-        print(f"accuracy: {100 * result.accuracy:.2f}%  loss: {result.loss:.5f}  "
-              f"({args.split}, {len(result.labels)} samples)")
+        trainer = runs.load_trainer(args.results, args.epoch, args.backend,
+                                    download=args.download)
+        result = trainer.evaluate(args.split)
+        primary = trainer.task.primary_metric
+        others = [runs.format_metric(name, value) for name, value in result.metrics.items()
+                  if name != primary]
+        print("  ".join([runs.format_metric(primary, result.metrics[primary]), *others,
+                         f"({args.split}, {len(result.outputs)} samples)"]))
     elif args.command == "eval":
-        _write_plots(args.results, args.backend, args.epoch)
+        _write_plots(args.results, args.backend, args.epoch, args.download)
     elif args.command == "import-fastanddeep":
         results_dir = runs.import_fastanddeep(args.published, args.output)
         print(f"imported into {results_dir}")
@@ -147,10 +176,24 @@ def run(args: argparse.Namespace) -> None:
         calibration = generate_mock_calibration(args.seed, chip_id=args.chip_id)
         calibration.save(args.output)
         print(f"mock calibration of chip {calibration.chip_id} written to {args.output}")
+    else:
+        from snnsim.registry import COMMANDS
+
+        COMMANDS.get(args.command).run(args)
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that report a problem with the user's input (config, data, files,
+    checkpoints, backend or hardware), not a bug."""
+    from backends import BackendUnavailableError
+    from hw.connection import HardwareError
+
+    return (ValueError, OSError, BackendUnavailableError, HardwareError)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    user_errors = _user_errors()
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -158,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; checkpoints written so far are intact", file=sys.stderr)
         return 130
-    except (ValueError, TypeError, OSError, RuntimeError, ImportError) as error:
+    except user_errors as error:
         if args.verbose:
             raise
         print(f"error: {error}", file=sys.stderr)

@@ -15,47 +15,25 @@ also names the nearest valid one.
 from __future__ import annotations
 
 import copy
-import difflib
-import math
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import yaml
 
-from snnsim.datasets import DATASET_NAMES
+from snnsim.errors import ConfigError
+from snnsim.schema import (
+    NUMBER,
+    OFF,
+    Field,
+    fraction,
+    non_negative,
+    off_or_positive,
+    positive,
+    validate_section,
+)
 
+__all__ = ["ConfigError", "Field", "load_config", "resolve_config", "validate_section"]
 
-class ConfigError(ValueError):
-    """A config that cannot be used, with the reason a user can act on."""
-
-
-@dataclass(frozen=True)
-class Field:
-    """One config key: accepted types, default (REQUIRED if none), and a range check."""
-
-    types: tuple
-    default: Any = None
-    check: Callable[[Any], bool] | None = None
-    expected: str = ""
-    required: bool = False
-
-
-def _positive(v) -> bool:
-    return v > 0
-
-
-def _non_negative(v) -> bool:
-    return v >= 0
-
-
-def _fraction(v) -> bool:
-    return 0 <= v <= 1
-
-
-NUMBER = (int, float)
-OFF = (bool, type(None))  # published configs write `false` for "disabled"
+_positive, _non_negative, _fraction = positive, non_negative, fraction
 
 NEURON_FIELDS = {
     "tau_syn": Field(NUMBER, 1.0, _positive, "a number > 0"),
@@ -75,6 +53,8 @@ LAYOUT_FIELDS = {
     "weight_means": Field((list,), None, None, "a list with one mean per layer"),
     "weight_stdevs": Field((list,), None, None, "a list with one standard deviation per layer"),
     "layers": Field((list,), None, None, "a list of layer entries"),
+    "heads": Field((dict, type(None)), None, None,
+                   "a mapping {head name: [layer entries]} after the shared `layers`"),
 }
 
 LOSS_FIELDS = {
@@ -107,24 +87,28 @@ TRAINING_FIELDS = {
     "epoch_snapshots": Field((list,), [], None, "a list of epochs"),
     "learning_rate": Field(NUMBER, 0.005, _positive, "a number > 0"),
     "momentum": Field(NUMBER, 0.0, _non_negative, "a number >= 0"),
-    "optimizer": Field((str,), "adam", lambda v: v.lower() in ("adam", "sgd"), "'adam' or 'sgd'"),
+    "optimizer": Field((str,), "adam", lambda v: v.lower() in ("adam", "sgd", "none"),
+                       "'adam', 'sgd' or 'none' (networks that learn only locally)"),
+    "weight_decay": Field(NUMBER, 0.0, _non_negative,
+                          "a number >= 0 (inside the update: p <- p - lr (g + weight_decay p))"),
+    "max_grad_norm": Field(NUMBER + OFF, None, off_or_positive,
+                           "a number > 0 (clip the gradients' total norm), or false/null"),
     "lr_scheduler": Field((dict, type(None)), None),
     "loss": Field((dict,), None),
     "xi": Field(NUMBER, 0.2, _positive, "a number > 0"),
     "alpha": Field(NUMBER, 0.005, _non_negative, "a number >= 0"),
     "beta": Field(NUMBER, 1.0, _positive, "a number > 0"),
-    "max_dw_norm": Field(NUMBER + OFF, None, lambda v: v in (None, False) or v > 0,
+    "max_dw_norm": Field(NUMBER + OFF, None, off_or_positive,
                          "a number > 0, or false/null for no clipping"),
-    "max_num_missing_spikes": Field((list,), None, None, "a list of fractions, one per layer"),
+    "max_num_missing_spikes": Field((list, type(None)), None, None,
+                                    "a list of fractions, one per layer"),
     "weight_bumping_exp": Field((bool,), True),
     "weight_bumping_targeted": Field((bool,), True),
     "weight_bumping_value": Field(NUMBER, 0.0005, _non_negative, "a number >= 0"),
     "training_noise": Field((dict, bool, type(None)), False, lambda v: v in (False, None)
                             or isinstance(v, dict), "false or {mean, std_dev}"),
-    "clip_weights_max": Field(NUMBER + OFF, False, lambda v: v in (None, False) or v > 0,
-                              "a number > 0, or false"),
-    "rounding_precision": Field(NUMBER + OFF, False, lambda v: v in (None, False) or v > 0,
-                                "a number > 0, or false"),
+    "clip_weights_max": Field(NUMBER + OFF, False, off_or_positive, "a number > 0, or false"),
+    "rounding_precision": Field(NUMBER + OFF, False, off_or_positive, "a number > 0, or false"),
     "use_forward_integrator": Field((bool,), False),
     "resolution": Field(NUMBER, 0.01, _positive, "a number > 0"),
     "sim_time": Field(NUMBER, 4.0, _positive, "a number > 0"),
@@ -136,8 +120,11 @@ TRAINING_FIELDS = {
 }
 
 TOP_FIELDS = {
-    "dataset": Field((str,), None, lambda v: v in DATASET_NAMES,
-                     f"one of {', '.join(DATASET_NAMES)}", required=True),
+    "dataset": Field((str,), None, None, "a registered data set name", required=True),
+    "data": Field((dict, type(None)), None, None, "a mapping of the data set's options"),
+    "encoding": Field((dict, type(None)), None, None,
+                      "a mapping {type: latency, early, late, scale, invert, silent_value}"),
+    "task": Field((dict, type(None)), None, None, "a mapping {type: <task>, ...}"),
     "neuron_params": Field((dict,), {}),
     "network_layout": Field((dict,), None, required=True),
     "training_params": Field((dict,), None, required=True),
@@ -155,37 +142,9 @@ LIF_LAYER_FIELDS = {
     "max_num_missing_spikes": Field(NUMBER, 1.0, _fraction, "a fraction in [0, 1]"),
 }
 
-
-def validate_section(where: str, data: dict, fields: dict[str, Field]) -> dict:
-    """Check `data` against `fields` and return a copy with defaults filled in."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where} must be a mapping, got {data!r}")
-    for key in data:
-        if key not in fields:
-            near = difflib.get_close_matches(str(key), list(fields), n=1)
-            hint = f"; did you mean '{near[0]}'?" if near else ""
-            raise ConfigError(
-                f"{where}: unknown key '{key}'{hint} (valid keys: {', '.join(fields)})"
-            )
-    out = {}
-    for key, spec in fields.items():
-        if key not in data:
-            if spec.required:
-                raise ConfigError(f"{where}: missing required key '{key}'")
-            out[key] = copy.deepcopy(spec.default)
-            continue
-        value = data[key]
-        ok_type = isinstance(value, spec.types) and not (
-            isinstance(value, bool) and bool not in spec.types)
-        if not ok_type:
-            names = "/".join(t.__name__ if t is not type(None) else "null" for t in spec.types)
-            raise ConfigError(f"{where}.{key} = {value!r}: expected {spec.expected or names}")
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ConfigError(f"{where}.{key} = {value!r}: expected a finite number")
-        if spec.check is not None and not spec.check(value):
-            raise ConfigError(f"{where}.{key} = {value!r}: expected {spec.expected}")
-        out[key] = value
-    return out
+# Keys of the published shorthand that an explicit `layers:` list replaces.
+SHORTHAND_KEYS = ("n_layers", "layer_sizes", "n_biases", "bias_times", "weight_means",
+                  "weight_stdevs")
 
 
 def _per_layer(where: str, values, n_layers: int, name: str, default=None) -> list:
@@ -226,22 +185,18 @@ def _expand_layout(layout: dict, missing_spikes, source: str) -> list[dict]:
         times = list(bias_times[i])
         if n_biases[i] > 0 and len(times) == 0:
             raise ConfigError(f"{where}: layer {i} has n_biases = {n_biases[i]} but no bias_times")
-        times = (times * n_biases[i])[:n_biases[i]] if times else []
+        if len(times) < n_biases[i]:
+            raise ConfigError(f"{where}: layer {i} has n_biases = {n_biases[i]} but only "
+                              f"{len(times)} bias_times {times!r}; give one time per bias")
+        times = times[:n_biases[i]]
         layers.append({"type": "lif_ttfs", "size": sizes[i], "n_biases": n_biases[i],
                        "bias_times": times, "weight_mean": means[i], "weight_stdev": stdevs[i],
                        "max_num_missing_spikes": missing[i]})
     return layers
 
 
-def resolve_config(raw: dict, source: str = "config") -> dict:
-    """Validate a parsed config and return it resolved (defaults filled, layers explicit)."""
-    from snnsim.layers import LAYER_TYPES
-
-    config = validate_section(source, raw, TOP_FIELDS)
-    config["neuron_params"] = validate_section(f"{source}: neuron_params",
-                                               config["neuron_params"], NEURON_FIELDS)
-    training = validate_section(f"{source}: training_params", config["training_params"],
-                                TRAINING_FIELDS)
+def _resolve_training(training: dict, source: str) -> dict:
+    training = validate_section(f"{source}: training_params", training, TRAINING_FIELDS)
     loss = dict(training["loss"] or {"type": "TTFS"})
     for key in ("xi", "alpha", "beta"):
         loss.setdefault(key, training[key])
@@ -253,7 +208,7 @@ def resolve_config(raw: dict, source: str = "config") -> dict:
         training["training_noise"] = validate_section(
             f"{source}: training_params.training_noise", training["training_noise"],
             NOISE_FIELDS)
-    for key in ("max_dw_norm", "clip_weights_max", "rounding_precision"):
+    for key in ("max_dw_norm", "clip_weights_max", "rounding_precision", "max_grad_norm"):
         if training[key] is False:
             training[key] = None
     bad = [e for e in training["epoch_snapshots"]
@@ -261,28 +216,101 @@ def resolve_config(raw: dict, source: str = "config") -> dict:
     if bad:
         raise ConfigError(f"{source}: training_params.epoch_snapshots contains {bad!r}: "
                           f"expected epochs in 1..{training['epoch_number']}")
-    config["training_params"] = training
-    layout = validate_section(f"{source}: network_layout", config["network_layout"],
-                              LAYOUT_FIELDS)
+    return training
+
+
+def _resolve_layers(source: str, entries, where: str) -> list[dict]:
+    """Each entry validated against its registered layer type's keys."""
+    from snnsim.registry import LAYERS
+
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError(f"{source}: {where} = {entries!r}: expected a non-empty list of "
+                          f"layer entries")
+    layers = []
+    for i, entry in enumerate(entries):
+        at = f"{source}: {where}[{i}]"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{at} = {entry!r}: expected a mapping {{type: ..., size: ...}}")
+        kind = entry.get("type", "lif_ttfs")
+        layer_type = LAYERS.get(kind, f"{at}.type")
+        layers.append(validate_section(at, {**entry, "type": kind}, layer_type.config_fields))
+        layer_type.check_entry(layers[-1], at)
+    return layers
+
+
+def _resolve_layout(layout: dict, training: dict, source: str) -> dict:
+    layout = validate_section(f"{source}: network_layout", layout, LAYOUT_FIELDS)
+    missing = training["max_num_missing_spikes"]
+    training["max_num_missing_spikes"] = None  # moved into the layer entries
     if layout["layers"] is None:
-        layers = _expand_layout(layout, training["max_num_missing_spikes"], source)
+        layers = _expand_layout(layout, missing, source)
     else:
-        layers = []
-        for i, entry in enumerate(layout["layers"]):
-            where = f"{source}: network_layout.layers[{i}]"
-            kind = entry.get("type", "lif_ttfs") if isinstance(entry, dict) else None
-            if kind not in LAYER_TYPES:
-                raise ConfigError(f"{where}.type = {kind!r}: expected one of "
-                                  f"{', '.join(LAYER_TYPES)}")
-            layers.append(validate_section(where, entry, LAYER_TYPES[kind].config_fields))
-    for i, layer in enumerate(layers):
-        if len(layer.get("bias_times", [])) != layer.get("n_biases", 0):
-            raise ConfigError(f"{source}: layer {i} has n_biases = {layer['n_biases']} but "
-                              f"bias_times {layer['bias_times']!r}")
-        for t in layer.get("bias_times", []):
-            if not isinstance(t, NUMBER) or not t >= 0:
-                raise ConfigError(f"{source}: layer {i} bias time {t!r}: expected a time >= 0")
-    config["network_layout"] = {"n_inputs": layout["n_inputs"], "layers": layers}
+        shorthand = [k for k in SHORTHAND_KEYS if layout[k] not in (None, [])]
+        entries = layout["layers"]
+        # Configs resolved by earlier versions repeat the layers' own values here: fine.
+        repeated = (isinstance(missing, list) and len(missing) == len(entries) and all(
+            isinstance(e, dict) and e.get("max_num_missing_spikes") == m
+            for e, m in zip(entries, missing)))
+        if missing is not None and not repeated:
+            shorthand.append("training_params.max_num_missing_spikes")
+        if shorthand:
+            raise ConfigError(
+                f"{source}: network_layout.layers is given together with the published "
+                f"shorthand key(s) {', '.join(shorthand)}; give each layer's values in its "
+                f"`layers` entry (size, n_biases, bias_times, weight_mean, weight_stdev, "
+                f"max_num_missing_spikes) or use the shorthand alone")
+        layers = _resolve_layers(source, layout["layers"], "network_layout.layers")
+    resolved = {"n_inputs": layout["n_inputs"], "layers": layers}
+    if layout["heads"] is not None:
+        if not layout["heads"]:
+            raise ConfigError(f"{source}: network_layout.heads is empty: expected a mapping "
+                              f"{{head name: [layer entries]}}")
+        resolved["heads"] = {str(name): _resolve_layers(source, entries,
+                                                        f"network_layout.heads.{name}")
+                             for name, entries in layout["heads"].items()}
+    return resolved
+
+
+def resolve_config(raw: dict, source: str = "config") -> dict:
+    """Validate a parsed config and return it resolved (defaults filled, layers explicit).
+
+    `raw` is not modified.
+    """
+    from snnsim.datasets import DATASETS, ENCODING_FIELDS, dataset_options
+    from snnsim.registry import LAYERS, TASKS
+
+    config = validate_section(source, raw, TOP_FIELDS)
+    spec = DATASETS.get(config["dataset"], f"{source}: dataset")
+    config["neuron_params"] = validate_section(f"{source}: neuron_params",
+                                               config["neuron_params"], NEURON_FIELDS)
+    training = config["training_params"] = _resolve_training(config["training_params"], source)
+    config["network_layout"] = _resolve_layout(config["network_layout"], training, source)
+
+    data = dict(config["data"] or {})
+    if "data_dir" in spec.fields and config["data_dir"] is not None:
+        data.setdefault("data_dir", config["data_dir"])
+    config["data"] = dataset_options(config["dataset"], data, f"{source}: data")
+
+    first = LAYERS.get(config["network_layout"]["layers"][0]["type"])
+    if first.kind == "spiking":
+        encoding = {**(spec.encoding or {}), **(config["encoding"] or {})}
+        if not encoding:
+            raise ConfigError(f"{source}: the first layer is spiking but data set "
+                              f"{config['dataset']!r} has no spike-time encoding; give one "
+                              f"in an `encoding:` section")
+        config["encoding"] = validate_section(f"{source}: encoding", encoding, ENCODING_FIELDS)
+    elif config["encoding"] is not None:
+        raise ConfigError(f"{source}: encoding is given but the first layer "
+                          f"({first.type_name}) takes real values, not spike times")
+    elif training["training_noise"]:
+        raise ConfigError(f"{source}: training_params.training_noise jitters input spike "
+                          f"times, but the first layer ({first.type_name}) takes real values; "
+                          f"use a de-noising task's noise instead")
+
+    task = dict(config["task"] or {})
+    task.setdefault("type", spec.task)
+    task_type = TASKS.get(task["type"], f"{source}: task.type")
+    config["task"] = validate_section(f"{source}: task", task, task_type.config_fields)
     return config
 
 

@@ -1,7 +1,11 @@
-"""Input data sets encoded as one spike time per input neuron (time-to-first-spike coding).
+"""Data sets: real-valued inputs and targets, and the spike-time encoding of spiking inputs.
 
-Times are in model units (tau_s = 1); ``+inf`` means the input does not spike. With
-early = 0.15 and late = 2.0 the encodings are:
+A data set (registered in `snnsim.registry.DATASETS`) yields a `Dataset` per split:
+inputs (coordinates, grey levels, ...), targets (labels, regression targets or none)
+and metadata. Spiking networks see the inputs through a latency code
+(`encode_times`, the config's `encoding:` section), one spike time per input value in
+model units (tau_s = 1); ``+inf`` means the input does not spike. The published data
+set names keep their published encodings as defaults (early = 0.15, late = 2.0):
 
 * ``yin_yang`` and ``xor``: the values v in [0, 1] of (x, y, 1 - x, 1 - y) become
   ``t = early + v * (late - early)``.
@@ -23,10 +27,16 @@ held-out images 8,000..9,999.
 MNIST is read from the standard IDX files ``<data_dir>/mnist/{train,t10k}-images-idx3-ubyte``
 and ``...-labels-idx1-ubyte``, gzipped (``.gz``) or not. Nothing is downloaded unless
 ``load_dataset(..., download=True)`` is asked for.
+
+Data sets for rate networks: ``mnist_values`` (flattened, normalised images; t10k split
+8,000 / 2,000 or the full train/test split), ``teacher_student`` and ``sine`` (regression,
+generated from a seed, each split from its own stream).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import gzip
 import http.client
 import math
@@ -34,20 +44,16 @@ import os
 import struct
 import urllib.request
 import zlib
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-DATASET_NAMES: tuple[str, ...] = (
-    "yin_yang",
-    "xor",
-    "bars",
-    "mnist",
-    "16x16_mnist",
-    "mnist_t10k_split",
-)
+from snnsim.registry import DATASETS
+from snnsim.schema import NUMBER, Field, non_negative, one_of, positive, validate_section
+
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 
 EARLY = 0.15
@@ -74,33 +80,62 @@ DATA_DIR_ENV = "SNNSIM_DATA_DIR"
 
 
 @dataclass(frozen=True)
-class SpikeDataset:
-    """One split of a data set: an input spike time per input neuron and a label per sample."""
+class Dataset:
+    """One split of a data set: real-valued inputs, targets and what they mean.
+
+    `inputs` are the data set's own values (coordinates, grey levels, latents), float64
+    [n_samples, *input_shape]; `targets` are class labels (int64 [n]), regression
+    targets (float64 [n, k]) or None (de-noising: the input is its own target).
+    `encoding` is the spike-time encoding published with the data set (None where
+    there is none); `times` applies it.
+    """
 
     name: str
     split: str
-    times: np.ndarray  # float64 [n_samples, n_inputs]; +inf = no spike
-    labels: np.ndarray  # int64 [n_samples]
-    n_classes: int
+    inputs: np.ndarray
+    targets: np.ndarray | None
+    n_classes: int | None = None
+    encoding: dict | None = None
     coordinates: np.ndarray | None = None  # yin_yang only: raw (x, y) per sample, for plots
 
     def __post_init__(self) -> None:
-        if self.times.ndim != 2 or self.times.dtype != np.float64:
-            raise ValueError(f"SpikeDataset {self.name!r}/{self.split!r}: times must be a 2-D "
-                             f"float64 array, got {self.times.dtype} with shape "
-                             f"{self.times.shape}")
-        if self.labels.shape != self.times.shape[:1] or self.labels.dtype != np.int64:
-            raise ValueError(f"SpikeDataset {self.name!r}/{self.split!r}: labels must be int64 "
-                             f"with shape {self.times.shape[:1]}, got {self.labels.dtype} "
-                             f"with shape {self.labels.shape}")
+        where = f"data set {self.name!r}, split {self.split!r}"
+        if self.inputs.ndim < 2 or self.inputs.dtype != np.float64:
+            raise ValueError(f"{where}: inputs must be a float64 array [n_samples, ...], got "
+                             f"{self.inputs.dtype} with shape {self.inputs.shape}")
+        if self.targets is not None and self.targets.shape[:1] != self.inputs.shape[:1]:
+            raise ValueError(f"{where}: expected one target per sample "
+                             f"({self.inputs.shape[0]}), got shape {self.targets.shape}")
+        if self.n_classes is not None and (self.targets is None
+                                           or self.targets.dtype != np.int64):
+            raise ValueError(f"{where}: a classification set needs int64 labels")
 
     def __len__(self) -> int:
-        return len(self.labels)
+        return len(self.inputs)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.inputs.shape[1:])
 
     @property
     def n_inputs(self) -> int:
-        """Number of input neurons (columns of ``times``)."""
-        return self.times.shape[1]
+        """Number of input values (neurons) per sample."""
+        return math.prod(self.input_shape)
+
+    @property
+    def labels(self) -> np.ndarray:
+        """The class labels (classification sets)."""
+        if self.n_classes is None:
+            raise ValueError(f"data set {self.name!r} has no class labels")
+        return self.targets
+
+    @functools.cached_property
+    def times(self) -> np.ndarray:
+        """Input spike times under the data set's published encoding."""
+        if self.encoding is None:
+            raise ValueError(f"data set {self.name!r} has no spike-time encoding; give one "
+                             f"in the config's `encoding:` section")
+        return encode_times(self.inputs, self.encoding)
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path:
@@ -116,6 +151,43 @@ def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path:
 def times_from_values(values: np.ndarray, early: float = EARLY, late: float = LATE) -> np.ndarray:
     """Spike times ``early + v * (late - early)`` of values v in [0, 1] (float64)."""
     return early + np.asarray(values, dtype=np.float64) * (late - early)
+
+
+def encode_times(inputs: np.ndarray, encoding: dict) -> np.ndarray:
+    """Latency code of real-valued inputs x, one spike time per input value (float64).
+
+        v = x / scale                  (invert: v = 1 - x / scale)
+        t = early + v (late - early)
+        t = +inf where x == silent_value   (that input does not spike)
+
+    The keys are those of `ENCODING_FIELDS`; the published data sets name theirs.
+    """
+    if encoding["type"] != "latency":
+        raise ValueError(f"unknown spike-time encoding {encoding['type']!r}; expected 'latency'")
+    x = np.asarray(inputs, dtype=np.float64)
+    x = x.reshape(len(x), -1)
+    values = x / encoding["scale"] if encoding["scale"] != 1 else x
+    if encoding["invert"]:
+        values = 1.0 - values
+    times = times_from_values(values, encoding["early"], encoding["late"])
+    if encoding["silent_value"] is not None:
+        times = np.where(x == encoding["silent_value"], np.inf, times)
+    return times
+
+
+ENCODING_FIELDS = {
+    "type": Field((str,), "latency", one_of("latency"), "'latency'"),
+    "early": Field(NUMBER, EARLY, non_negative, "a time >= 0"),
+    "late": Field(NUMBER, LATE, non_negative, "a time >= 0"),
+    "scale": Field(NUMBER, 1.0, positive, "a number > 0 (the input value that maps to `late`)"),
+    "invert": Field((bool,), False),
+    "silent_value": Field(NUMBER + (type(None),), None),
+}
+
+
+def latency(**keys) -> dict:
+    """A complete latency encoding: the defaults of ENCODING_FIELDS overridden by `keys`."""
+    return validate_section("encoding", keys, ENCODING_FIELDS)
 
 
 def _yin_yang_class(x: float, y: float) -> int:
@@ -155,14 +227,14 @@ def yin_yang_coordinates(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return samples, labels
 
 
-def _load_yin_yang(split: str) -> SpikeDataset:
+def _load_yin_yang(split: str, options: dict) -> Dataset:
     size, seed = YIN_YANG_SPLITS[split]
     samples, labels = yin_yang_coordinates(size, seed)
-    return SpikeDataset("yin_yang", split, times_from_values(samples), labels, n_classes=3,
-                        coordinates=samples[:, :2].copy())
+    return Dataset("yin_yang", split, samples, labels, n_classes=3,
+                   coordinates=samples[:, :2].copy())
 
 
-def _load_xor(split: str) -> SpikeDataset:
+def _load_xor(split: str, options: dict) -> Dataset:
     """XOR: the four corners of {0, 1}^2 as (x, y, 1 - x, 1 - y), label x XOR y.
 
     Every split holds the same 300 samples (the four patterns in turn, 75 times).
@@ -170,17 +242,18 @@ def _load_xor(split: str) -> SpikeDataset:
     corners = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
     values = np.hstack([corners, 1.0 - corners])
     labels = np.array([0, 1, 1, 0], dtype=np.int64)
-    return SpikeDataset("xor", split, times_from_values(np.tile(values, (XOR_REPEATS, 1))),
-                        np.tile(labels, XOR_REPEATS), n_classes=2)
+    return Dataset("xor", split, np.tile(values, (XOR_REPEATS, 1)), np.tile(labels, XOR_REPEATS),
+                   n_classes=2)
 
 
-def _load_bars(split: str) -> SpikeDataset:
+def _load_bars(split: str, options: dict) -> Dataset:
     """Bars: 3x3 images of a horizontal (class 0), vertical (1) or diagonal (2) bar.
 
     As the published ``BarsDataset(3, noise_level=0)``: the patterns are the 3 rows, the 3
     columns and the 2 diagonals; each class gets 10 samples cycling through its patterns, and
-    every split holds the same 30 samples. Unlike the published set (bar pixels late at 0.5,
-    background early at 0.05), a bar pixel spikes early (0.15) and the background late (2.0).
+    every split holds the same 30 samples. Inputs are the pixels (1 on the bar, 0 off). Unlike
+    the published set (bar pixels late at 0.5, background early at 0.05), a bar pixel spikes
+    early (0.15) and the background late (2.0).
     """
     horizontal = [np.outer(np.eye(3)[row], np.ones(3)) for row in range(3)]
     vertical = [h.T for h in horizontal]
@@ -190,9 +263,8 @@ def _load_bars(split: str) -> SpikeDataset:
         for i in range(BARS_SAMPLES_PER_CLASS):
             images.append(patterns[i % len(patterns)].ravel())
             labels.append(label)
-    pixels_on = np.array(images, dtype=bool)
-    times = np.where(pixels_on, EARLY, LATE)
-    return SpikeDataset("bars", split, times, np.array(labels, dtype=np.int64), n_classes=3)
+    return Dataset("bars", split, np.array(images, dtype=np.float64),
+                   np.array(labels, dtype=np.int64), n_classes=3)
 
 
 def read_idx(path: str | os.PathLike, ndim: int | None = None) -> np.ndarray:
@@ -292,49 +364,169 @@ def resize_mnist_16x16(images: np.ndarray) -> np.ndarray:
     return np.clip(np.floor(resized.numpy() + 0.5), 0, 255).astype(np.uint8)
 
 
-def _times_mnist_28(images: np.ndarray) -> np.ndarray:
-    """Published full-MNIST coding t = 0.15 + (1 - u / 256) * 1.85; nothing is sent to +inf."""
-    u = images.reshape(len(images), -1).astype(np.float64)
-    return times_from_values(1.0 - u / 256.0)
+def _mnist_rows(split: str, train_end: int) -> slice:
+    return slice(0, train_end) if split == "train" else slice(train_end, None)
 
 
-def _times_mnist_16(images: np.ndarray) -> np.ndarray:
-    """16x16 coding t = 0.15 + (1 - u / 255) * 1.85 with u = 0 (background) sent to +inf."""
-    u = resize_mnist_16x16(images).reshape(len(images), -1).astype(np.float64)
-    return np.where(u == 0, np.inf, times_from_values(1.0 - u / 255.0))
+def _load_mnist_spikes(name: str, split: str, options: dict) -> Dataset:
+    """One split of ``mnist``, ``16x16_mnist`` or ``mnist_t10k_split`` (ranges: module doc).
 
-
-def _load_mnist(name: str, split: str, data_dir: Path, download: bool) -> SpikeDataset:
-    """One split of ``mnist``, ``16x16_mnist`` or ``mnist_t10k_split`` (ranges: module doc)."""
+    Inputs are grey levels u in 0..255: the 28x28 image for ``mnist``, the 16x16 resize
+    for the others.
+    """
+    data_dir, download = resolve_data_dir(options["data_dir"]), options["download"]
     if name == "mnist_t10k_split":
         part, train_end = "t10k", T10K_SPLIT_TRAIN_END
     else:
-        part, train_end = ("t10k", None) if split == "test" else ("train", MNIST_TRAIN_END)
+        part, train_end = ("t10k", 0) if split == "test" else ("train", MNIST_TRAIN_END)
     images, labels = _read_mnist(data_dir, part, download)
-    rows = slice(0, train_end) if split == "train" else slice(train_end, None)
-    encode = _times_mnist_28 if name == "mnist" else _times_mnist_16
-    return SpikeDataset(name, split, encode(images[rows]), labels[rows].copy(), n_classes=10)
+    rows = _mnist_rows(split, train_end)
+    grey = images[rows] if name == "mnist" else resize_mnist_16x16(images[rows])
+    inputs = grey.reshape(len(grey), -1).astype(np.float64)
+    return Dataset(name, split, inputs, labels[rows].copy(), n_classes=10)
+
+
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # of the training images' grey levels / 255
+
+
+def _load_mnist_values(split: str, options: dict) -> Dataset:
+    """``mnist_values``: flattened 28x28 images for rate networks.
+
+    `split: t10k` (default, needs only the t10k files): train = t10k images 0..7,999,
+    val = test = 8,000..9,999; `split: full`: train images 0..49,999 / 50,000..59,999 /
+    the t10k images. `normalise: standard` gives (u/255 - 0.1307) / 0.3081, `unit` u/255.
+    """
+    data_dir, download = resolve_data_dir(options["data_dir"]), options["download"]
+    if options["split"] == "t10k":
+        part, train_end = "t10k", T10K_SPLIT_TRAIN_END
+    else:
+        part, train_end = ("t10k", 0) if split == "test" else ("train", MNIST_TRAIN_END)
+    images, labels = _read_mnist(data_dir, part, download)
+    rows = _mnist_rows(split, train_end)
+    x = images[rows].reshape(-1, MNIST_SHAPE[0] * MNIST_SHAPE[1]).astype(np.float64) / 255.0
+    if options["normalise"] == "standard":
+        x = (x - MNIST_MEAN) / MNIST_STD
+    return Dataset("mnist_values", split, x, labels[rows].copy(), n_classes=10)
+
+
+def _split_seed(seed: int, split: str) -> np.random.Generator:
+    """An independent generator per (seed, split): a split never depends on another."""
+    return np.random.default_rng([seed, SPLITS.index(split)])
+
+
+def _load_teacher_student(split: str, options: dict) -> Dataset:
+    """Regression targets of a fixed random teacher network (the bioflax task).
+
+    x ~ U[-1, 1)^n_inputs; teacher: Dense(h1) - sigmoid - Dense(h2) - sigmoid - Dense(n_outputs)
+    with LeCun-normal weights and zero biases drawn from `seed`; y = teacher(x).
+    """
+    rng = np.random.default_rng([options["seed"], len(SPLITS)])  # the teacher, split-free
+    sizes = [options["n_inputs"], *options["teacher_hidden"], options["n_outputs"]]
+    weights = [rng.normal(0.0, 1.0 / np.sqrt(n), size=(n, m)) for n, m in zip(sizes, sizes[1:])]
+    n = options[f"n_{split}"]
+    x = _split_seed(options["seed"], split).uniform(-1.0, 1.0, size=(n, options["n_inputs"]))
+    y = x
+    for i, w in enumerate(weights):
+        y = y @ w
+        if i < len(weights) - 1:
+            y = 1.0 / (1.0 + np.exp(-y))
+    return Dataset("teacher_student", split, x, y)
+
+
+def _load_sine(split: str, options: dict) -> Dataset:
+    """Sine regression: x ~ U[-pi, pi), y = sin x (the bioflax task)."""
+    n = options[f"n_{split}"]
+    x = _split_seed(options["seed"], split).uniform(-np.pi, np.pi, size=(n, 1))
+    return Dataset("sine", split, x, np.sin(x))
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A registered data set: its loader `load(split, options) -> Dataset`, the keys of its
+    `data:` config section, and whether it reads files (`data_dir`, `download`)."""
+
+    name: str
+    load: Callable[[str, dict], Dataset]
+    fields: dict[str, Field] = field(default_factory=dict)
+    task: str = "classification"  # the task a config gets when it names none
+    encoding: dict | None = None  # the published spike-time encoding, if any
+    description: str = ""
+
+
+FILE_FIELDS = {
+    "data_dir": Field((str, type(None)), None, None, "a folder holding mnist/*.gz"),
+    "download": Field((bool,), False),
+}
+# t = 0.15 + (1 - u / 255) * 1.85 with u = 0 (background) sent to +inf
+MNIST_16_ENCODING = latency(scale=255.0, invert=True, silent_value=0.0)
+SAMPLE_COUNTS = {"n_train": 1600, "n_val": 320, "n_test": 320}
+
+
+def _counts(**defaults) -> dict[str, Field]:
+    return {key: Field((int,), defaults.get(key, value), positive, "an integer > 0")
+            for key, value in SAMPLE_COUNTS.items()}
+
+
+for _spec in (
+    DatasetSpec("yin_yang", _load_yin_yang, task="spike_classification", encoding=latency(),
+                description="Yin-Yang (Kriener et al.), 5000/1000/1000, 4 inputs, 3 classes"),
+    DatasetSpec("xor", _load_xor, task="spike_classification", encoding=latency(),
+                description="XOR corners, 300 samples, 4 inputs, 2 classes"),
+    DatasetSpec("bars", _load_bars, task="spike_classification",
+                encoding=latency(invert=True),
+                description="3x3 bars, 30 samples, 9 inputs, 3 classes"),
+    # published coding t = 0.15 + (1 - u / 256) * 1.85; nothing is sent to +inf
+    DatasetSpec("mnist", functools.partial(_load_mnist_spikes, "mnist"), FILE_FIELDS,
+                task="spike_classification", encoding=latency(scale=256.0, invert=True),
+                description="MNIST 28x28, 784 inputs"),
+    DatasetSpec("16x16_mnist", functools.partial(_load_mnist_spikes, "16x16_mnist"),
+                FILE_FIELDS, task="spike_classification", encoding=MNIST_16_ENCODING,
+                description="MNIST resized to 16x16, 256 inputs"),
+    DatasetSpec("mnist_t10k_split", functools.partial(_load_mnist_spikes, "mnist_t10k_split"),
+                FILE_FIELDS, task="spike_classification", encoding=MNIST_16_ENCODING,
+                description="16x16 MNIST from the t10k files alone, 8000/2000"),
+    DatasetSpec("mnist_values", _load_mnist_values, {
+        **FILE_FIELDS,
+        "split": Field((str,), "t10k", one_of("t10k", "full"), "'t10k' or 'full'"),
+        "normalise": Field((str,), "standard", one_of("standard", "unit"),
+                           "'standard' or 'unit'"),
+    }, description="MNIST 28x28 as values (784), t10k 8000/2000 or full 50000/10000/10000"),
+    DatasetSpec("teacher_student", _load_teacher_student, {
+        "seed": Field((int,), 0),
+        "n_inputs": Field((int,), 1, positive, "an integer > 0"),
+        "n_outputs": Field((int,), 10, positive, "an integer > 0"),
+        "teacher_hidden": Field((list,), [64, 32], lambda v: all(
+            isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in v),
+            "a list of layer sizes"),
+        **_counts(),
+    }, task="regression", description="regression onto a random sigmoid teacher network"),
+    DatasetSpec("sine", _load_sine, {"seed": Field((int,), 0), **_counts()},
+                task="regression", description="y = sin x, x ~ U[-pi, pi)"),
+):
+    DATASETS.register(_spec)
+
+
+def dataset_options(name: str, raw: dict | None, where: str = "data") -> dict:
+    """The validated `data:` options of data set `name` (defaults filled in)."""
+    return validate_section(where, dict(raw or {}), DATASETS.get(name, where).fields)
 
 
 def load_dataset(name: str, split: str, *, data_dir: str | os.PathLike | None = None,
-                 download: bool = False) -> SpikeDataset:
-    """Split ``split`` ("train", "val" or "test") of data set ``name`` as spike times.
+                 download: bool = False, options: dict | None = None) -> Dataset:
+    """Split ``split`` ("train", "val" or "test") of the registered data set ``name``.
 
-    The splits are listed in the module docstring; ``mnist_t10k_split`` uses only the 10,000
-    t10k images: train = images 0..7,999, val = test = images 8,000..9,999.
-
-    ``data_dir`` (resolved by :func:`resolve_data_dir`) is only read for the MNIST sets;
-    ``download=True`` fetches missing MNIST files from a public mirror.
+    `options` are its `data:` config keys; `data_dir` and `download` are shortcuts for
+    the file-based sets (``data_dir`` resolved by :func:`resolve_data_dir`; ``download``
+    fetches missing MNIST files). A split loads alone: no split reads another's files.
     """
-    if name not in DATASET_NAMES:
-        raise ValueError(f"unknown dataset {name!r}; expected one of {', '.join(DATASET_NAMES)}")
+    spec = DATASETS.get(name, "dataset")
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r} for dataset {name!r}; expected one of "
                          f"{', '.join(SPLITS)}")
-    if name == "yin_yang":
-        return _load_yin_yang(split)
-    if name == "xor":
-        return _load_xor(split)
-    if name == "bars":
-        return _load_bars(split)
-    return _load_mnist(name, split, resolve_data_dir(data_dir), download)
+    raw = dict(options or {})
+    if "data_dir" in spec.fields:
+        if data_dir is not None:
+            raw["data_dir"] = str(data_dir)
+        raw["download"] = raw.get("download", False) or download
+    return dataclasses.replace(spec.load(split, dataset_options(name, raw)),
+                               encoding=spec.encoding)

@@ -1,10 +1,21 @@
-"""A feed-forward network of registered layers, built from a resolved config."""
+"""A network of registered layers built from a resolved config: a trunk and optional heads.
+
+    network_layout: {n_inputs, layers: [...], heads: {name: [...], ...}}
+
+The trunk's layers run in order; each head (one per task of a multi-task run) runs
+its own layers on the trunk's output. `forward` returns the output (a tensor, or
+{head: tensor} with heads) and one `LayerRecord` (the layer, its input, its output)
+per layer of this batch, for weight bumping, local learning rules and metrics.
+"""
 from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from snnsim.layers import LAYER_TYPES, RunSettings
+from snnsim.layers import Layer, LayerContext, RunSettings, build_layer
 from snnsim.params import NeuronParams
 
 
@@ -14,33 +25,76 @@ def neuron_params_from_config(config: dict) -> NeuronParams:
                         leak=p["leak"], g_leak=p["g_leak"])
 
 
+@dataclass(frozen=True)
+class LayerRecord:
+    """One layer's input and output of one batch."""
+
+    path: str
+    layer: Layer
+    input: torch.Tensor
+    output: torch.Tensor
+
+
+def _build_stack(n_in: int, entries: list[dict], context: LayerContext) -> nn.ModuleList:
+    layers = nn.ModuleList()
+    for entry in entries:
+        layers.append(build_layer(n_in, entry, context))
+        n_in = layers[-1].output_size
+    return layers
+
+
 class Network(nn.Module):
-    """Layers applied in order; returns the output layer's result and the hidden ones."""
+    """Layers applied in order, then one stack of layers per head (if any)."""
 
     def __init__(self, config: dict, generator: torch.Generator):
         super().__init__()
-        params = neuron_params_from_config(config)
         layout = config["network_layout"]
+        context = LayerContext(neuron_params_from_config(config), generator)
         self.n_inputs = layout["n_inputs"]
-        self.layers = nn.ModuleList()
-        n_in = self.n_inputs
-        for entry in layout["layers"]:
-            layer = LAYER_TYPES[entry["type"]](n_in, entry, params, generator)
-            self.layers.append(layer)
-            n_in = layer.size
+        self.layers = _build_stack(self.n_inputs, layout["layers"], context)
+        trunk_size = self.layers[-1].output_size
+        self.heads = nn.ModuleDict({name: _build_stack(trunk_size, entries, context)
+                                    for name, entries in (layout.get("heads") or {}).items()})
+
+    def named_layers(self) -> list[tuple[str, Layer]]:
+        """(path, layer) of every layer: the trunk's, then each head's, in order."""
+        named = [(f"layers.{i}", layer) for i, layer in enumerate(self.layers)]
+        for head, stack in self.heads.items():
+            named += [(f"heads.{head}.{i}", layer) for i, layer in enumerate(stack)]
+        return named
 
     @property
-    def layer_shapes(self) -> list[tuple[int, int]]:
-        """[(rows of the weight matrix incl. biases, size)] per layer."""
-        return [tuple(layer.weight.shape) for layer in self.layers]
+    def spiking_layers(self) -> list[Layer]:
+        return [layer for _, layer in self.named_layers() if layer.spiking]
 
-    def forward(self, t_in: torch.Tensor, settings: RunSettings):
-        if t_in.dim() != 2 or t_in.shape[1] != self.n_inputs:
+    @property
+    def input_kind(self) -> str:
+        """"spiking" if the first layer takes spike times, else "rate"."""
+        return self.layers[0].kind
+
+    def forward(self, x: torch.Tensor, backends: Sequence, settings: RunSettings):
+        """(output, records) of a batch x [B, n_inputs]; `backends` has one entry per
+        layer of `named_layers()`."""
+        named = self.named_layers()
+        if len(backends) != len(named):
+            raise ValueError(f"the network has {len(named)} layers but {len(backends)} "
+                             f"backends were given (one per layer)")
+        if x.dim() != 2 or x.shape[1] != self.n_inputs:
             raise ValueError(f"network input must have shape [batch, {self.n_inputs}], "
-                             f"got {tuple(t_in.shape)}")
-        hidden = []
-        x = t_in
-        for layer, backend in zip(self.layers, settings.backends):
-            x = layer(x, backend, settings)
-            hidden.append(x)
-        return hidden[-1], hidden[:-1]
+                             f"got {tuple(x.shape)}")
+        records = []
+        backend_of = dict(zip((path for path, _ in named), backends))
+
+        def run(prefix: str, stack: nn.ModuleList, h: torch.Tensor) -> torch.Tensor:
+            for i, layer in enumerate(stack):
+                path = f"{prefix}.{i}"
+                out = layer(h, backend_of[path], settings)
+                records.append(LayerRecord(path, layer, h, out))
+                h = out
+            return h
+
+        trunk = run("layers", self.layers, x)
+        if not self.heads:
+            return trunk, records
+        return {head: run(f"heads.{head}", stack, trunk)
+                for head, stack in self.heads.items()}, records

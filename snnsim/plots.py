@@ -11,10 +11,14 @@
 * ``weight_histograms.png``, ``weight_matrices.png``: per layer, bias rows marked;
 * ``spike_time_histograms.png``: hidden and output spike times on the test set, with the
   fraction of silent (sample, neuron) pairs;
+* regression and de-noising: ``regression_test.png`` (outputs against targets);
+* training curves also get one panel per further metric series of the run;
 * Yin-Yang only: ``yin_yang_classification.png`` (the test set over the input plane,
   coloured by predicted class, errors marked) and ``yin_yang_output_maps.png`` (each output
   neuron's spike time and the predicted class over a grid of the input plane).
 
+Each group is a `Plot` registered in `snnsim.registry.PLOTS` with the condition under
+which it applies to a run (task, layers, data set); a model family registers its own.
 Times are model times in units of tau_s. Figures are `matplotlib.figure.Figure` objects
 rendered by Agg, so no pyplot state is touched and nothing stays open.
 """
@@ -31,7 +35,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Arc, Circle
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from snnsim.datasets import EARLY, LATE, YIN_YANG_R_BIG, YIN_YANG_R_SMALL, times_from_values
+from snnsim.datasets import YIN_YANG_R_BIG, YIN_YANG_R_SMALL
+from snnsim.registry import PLOTS, Plot
 
 log = logging.getLogger(__name__)
 
@@ -88,20 +93,22 @@ def output_time_stats(outputs: np.ndarray, labels: np.ndarray,
 
 def yin_yang_grid(resolution: int = MAP_RESOLUTION) -> tuple[np.ndarray, np.ndarray]:
     """Pixel centres (x, y) [resolution**2, 2] of the unit square, row by row from y = 0, and
-    their input spike times [resolution**2, 4] for (x, y, 1 - x, 1 - y)."""
+    their Yin-Yang input values [resolution**2, 4] = (x, y, 1 - x, 1 - y)."""
     centres = (np.arange(resolution) + 0.5) / resolution
     x, y = np.meshgrid(centres, centres)
     points = np.stack([x.ravel(), y.ravel()], 1)
-    return points, times_from_values(np.hstack([points, 1.0 - points]))
+    return points, np.hstack([points, 1.0 - points])
 
 
 @torch.no_grad()
-def network_outputs(trainer, t_in: np.ndarray) -> np.ndarray:
-    """Output spike times [n, n_outputs] of the trainer's network for input times [n, n_in]."""
+def network_outputs(trainer, values: np.ndarray) -> np.ndarray:
+    """Outputs [n, n_outputs] of the trainer's network for data values [n, ...] (encoded
+    as the run encodes its inputs)."""
     trainer.network.eval()
+    x = trainer.as_network_input(values)
     batch = trainer.config["training_params"]["batch_size_eval"]
-    outputs = [trainer.network(torch.from_numpy(t_in[first:first + batch]), trainer.settings)[0]
-               for first in range(0, len(t_in), batch)]
+    outputs = [trainer.forward(torch.from_numpy(x[first:first + batch]))[0].cpu()
+               for first in range(0, len(x), batch)]
     return torch.cat(outputs).numpy()
 
 
@@ -179,51 +186,93 @@ def plot_output_times_by_class(evaluation, names: list[str], split: str, task) -
 
 
 def plot_training_curves(history: dict) -> Figure:
-    """Loss, error, learning rate and weight bumps per epoch."""
+    """Loss, classification error (if any), learning rate and weight bumps (if any) per
+    epoch, and one panel per further metric series (alignment, sparsity, ...)."""
     epochs = np.arange(1, len(history["train_loss"]) + 1)
-    fig = Figure(figsize=(14, 4), layout="constrained")
-    loss_ax, error_ax, lr_ax = fig.subplots(1, 3)
-    for split, style in (("train", "-"), ("val", "--")):
-        name = "training" if split == "train" else "validation"
-        loss_ax.plot(epochs, history[f"{split}_loss"], style, label=name)
-        error = 100 * (1 - np.asarray(history[f"{split}_accuracy"], dtype=float))
-        error_ax.plot(epochs, error, style, label=f"{name} (final {error[-1]:.2f}%)")
-    losses = np.concatenate([history["train_loss"], history["val_loss"]])
-    errors = 1 - np.concatenate([history["train_accuracy"], history["val_accuracy"]])
-    for ax, values in ((loss_ax, losses), (error_ax, errors)):
+    standard = {"train_loss", "val_loss", "train_accuracy", "val_accuracy", "learning_rate",
+                "bumps", "epoch_seconds"}
+    extra = [key for key in history if key not in standard]
+    has_error = "train_accuracy" in history
+    has_schedule = "learning_rate" in history or "bumps" in history
+    panels = 1 + has_error + has_schedule + len(extra)
+    fig = Figure(figsize=(4.7 * panels, 4), layout="constrained")
+    axes = list(np.atleast_1d(fig.subplots(1, panels)))
+    loss_ax = axes.pop(0)
+    series = [("loss", loss_ax, "loss", lambda v: np.asarray(v, dtype=float))]
+    if has_error:
+        error_ax = axes.pop(0)
+        series.append(("accuracy", error_ax, "error [%]",
+                       lambda v: 100 * (1 - np.asarray(v, dtype=float))))
+    for metric, ax, label, transform in series:
+        values = []
+        for split, style in (("train", "-"), ("val", "--")):
+            name = "training" if split == "train" else "validation"
+            curve = transform(history[f"{split}_{metric}"])
+            values.append(curve)
+            ax.plot(epochs, curve, style, label=f"{name} (final {curve[-1]:.4g})")
         ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
         ax.legend(fontsize=8)
-        if np.any(values > 0):  # a log axis needs something positive to show
-            _log_axis(ax)
-    loss_ax.set_ylabel("loss")
+        if np.all(np.concatenate(values)[np.isfinite(np.concatenate(values))] > 0):
+            _log_axis(ax)  # a log axis needs positive values to show
     loss_ax.set_title("Loss")
-    error_ax.set_ylabel("error [%]")
-    error_ax.set_title("Classification error")
-    lr_ax.step(epochs, history["learning_rate"], where="mid", color="C2")
-    _log_axis(lr_ax)
-    lr_ax.set_xlabel("epoch")
-    lr_ax.set_ylabel("learning rate", color="C2")
-    bumps_ax = lr_ax.twinx()
-    bumps_ax.bar(epochs, history["bumps"], color="C4", alpha=0.4, width=0.8)
-    bumps_ax.set_ylabel("weight bumps (batches)", color="C4")
-    bumps_ax.set_ylim(0, 1.1 * max(1, max(history["bumps"])))
-    bumps_ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    lr_ax.set_title(f"Learning rate and weight bumps (total {int(np.sum(history['bumps']))})")
+    if has_error:
+        error_ax.set_title("Classification error")
+    if has_schedule:
+        lr_ax = axes.pop(0)
+        title = []
+        if "learning_rate" in history:
+            lr_ax.step(epochs, history["learning_rate"], where="mid", color="C2")
+            _log_axis(lr_ax)
+            lr_ax.set_ylabel("learning rate", color="C2")
+            title.append("Learning rate")
+        if "bumps" in history:
+            bumps_ax = lr_ax.twinx() if "learning_rate" in history else lr_ax
+            bumps_ax.bar(epochs, history["bumps"], color="C4", alpha=0.4, width=0.8)
+            bumps_ax.set_ylabel("weight bumps (batches)", color="C4")
+            bumps_ax.set_ylim(0, 1.1 * max(1, max(history["bumps"])))
+            bumps_ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+            title.append(f"weight bumps (total {int(np.sum(history['bumps']))})")
+        lr_ax.set_xlabel("epoch")
+        lr_ax.set_title(" and ".join(title))
+    for key, ax in zip(extra, axes):
+        ax.plot(epochs, history[key], color="C5")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(key)
+        ax.set_title(key.replace("_", " "))
+    return fig
+
+
+def plot_regression(evaluation, split: str) -> Figure:
+    """Network output against target (every output value), the identity line for reference."""
+    fig = Figure(figsize=(5.5, 5), layout="constrained")
+    ax = fig.add_subplot()
+    target = np.asarray(evaluation.targets if evaluation.targets is not None
+                        else evaluation.inputs, dtype=float).reshape(len(evaluation.outputs), -1)
+    output = evaluation.outputs.reshape(len(evaluation.outputs), -1)
+    ax.scatter(target.ravel(), output.ravel(), s=4, alpha=0.4)
+    low, high = float(np.min(target)), float(np.max(target))
+    ax.plot([low, high], [low, high], color="black", linewidth=0.8, label="output = target")
+    ax.set_xlabel("target")
+    ax.set_ylabel("network output")
+    ax.set_title(f"Outputs against targets, {split} set\nloss {evaluation.loss:.5f}, "
+                 f"{len(output)} samples")
+    ax.legend(fontsize=8)
     return fig
 
 
 def _layer_rows(trainer) -> list[tuple[str, np.ndarray, int]]:
     """(title, weight [n_in + n_bias, size], n_bias) of every layer that has weights."""
     rows = []
-    entries = trainer.config["network_layout"]["layers"]
-    n_layers = len(trainer.network.layers)
-    for i, (layer, entry) in enumerate(zip(trainer.network.layers, entries)):
+    named = trainer.network.named_layers()
+    for i, (path, layer) in enumerate(named):
         weight = getattr(layer, "weight", None)
-        if weight is None:
+        if not isinstance(weight, torch.Tensor) or weight.dim() != 2:
             continue
-        kind = "output layer" if i == n_layers - 1 else f"hidden layer {i + 1}"
-        rows.append((f"layer {i} ({kind})", weight.detach().cpu().numpy(),
-                     int(entry.get("n_biases", 0))))
+        kind = "output layer" if i == len(named) - 1 else f"hidden layer {i + 1}"
+        n_biases = len(getattr(layer, "bias_times", ()))
+        rows.append((f"{path} ({layer.type_name}, {kind})", weight.detach().cpu().numpy(),
+                     n_biases))
     return rows
 
 
@@ -319,8 +368,8 @@ def _input_plane_axes(ax, title: str) -> None:
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_aspect("equal")
-    ax.set_xlabel(f"x (input 1 spikes at {EARLY} + {LATE - EARLY:.2f} x)")
-    ax.set_ylabel(f"y (input 2 spikes at {EARLY} + {LATE - EARLY:.2f} y)")
+    ax.set_xlabel("x (input 1)")
+    ax.set_ylabel("y (input 2)")
     ax.set_title(title)
 
 
@@ -354,8 +403,8 @@ def plot_yin_yang_classification(evaluation, coordinates: np.ndarray,
 def plot_yin_yang_maps(trainer, names: list[str], resolution: int = MAP_RESOLUTION) -> Figure:
     """Spike time of each output neuron and the predicted class over a resolution x resolution
     grid of the input plane (also outside the circle, where no sample lies)."""
-    _, t_in = yin_yang_grid(resolution)
-    outputs = network_outputs(trainer, t_in)
+    _, values = yin_yang_grid(resolution)
+    outputs = network_outputs(trainer, values)
     predictions = trainer.task.predict(torch.from_numpy(outputs)).numpy()
     n_outputs, n_classes = outputs.shape[1], len(names)
     shape = (resolution, resolution)
@@ -386,40 +435,73 @@ def plot_yin_yang_maps(trainer, names: list[str], resolution: int = MAP_RESOLUTI
 
 # -- all of them --------------------------------------------------------------------------------
 
+def _spike_classification(trainer) -> bool:
+    return trainer.task.type_name == "spike_classification"
+
+
+def _classification_figures(trainer, evaluations: dict, options: dict) -> dict:
+    names = class_names(trainer.config["dataset"], evaluations["test"].outputs.shape[1])
+    return {f"confusion_{split}": plot_confusion(evaluations[split], names, split)
+            for split in ("train", "test")}
+
+
+def _spike_time_figures(trainer, evaluations: dict, options: dict) -> dict:
+    names = class_names(trainer.config["dataset"], evaluations["test"].outputs.shape[1])
+    return {"output_times_by_class": plot_output_times_by_class(
+                evaluations["val"], names, "validation", trainer.task),
+            "spike_time_histograms": plot_spike_time_histograms(evaluations["test"], "test")}
+
+
+def _yin_yang_figures(trainer, evaluations: dict, options: dict) -> dict:
+    names = class_names("yin_yang", evaluations["test"].outputs.shape[1])
+    return {"yin_yang_classification": plot_yin_yang_classification(
+                evaluations["test"], trainer.dataset("test").coordinates, names),
+            "yin_yang_output_maps": plot_yin_yang_maps(trainer, names,
+                                                       options["map_resolution"])}
+
+
+def _has_history(trainer) -> bool:
+    if trainer.history.get("train_loss"):
+        return True
+    log.warning("no training history (e.g. an imported network): "
+                "training_curves.png is left out")
+    return False
+
+
+for _plot in (
+    Plot("training_curves", _has_history,
+         lambda trainer, *_: {"training_curves": plot_training_curves(trainer.history)}),
+    Plot("confusion", lambda trainer: trainer.task.classifies, _classification_figures),
+    Plot("spike_times", _spike_classification, _spike_time_figures),
+    Plot("weights", lambda trainer: bool(_layer_rows(trainer)),
+         lambda trainer, *_: {"weight_histograms": plot_weight_histograms(trainer),
+                             "weight_matrices": plot_weight_matrices(trainer)}),
+    Plot("regression", lambda trainer: not trainer.task.classifies,
+         lambda trainer, evaluations, _: {
+             "regression_test": plot_regression(evaluations["test"], "test")}),
+    Plot("yin_yang", lambda trainer: (trainer.config["dataset"] == "yin_yang"
+                                      and _spike_classification(trainer)), _yin_yang_figures),
+):
+    PLOTS.register(_plot)
+
+
 def write_all(trainer, folder: Path, map_resolution: int = MAP_RESOLUTION) -> list[Path]:
-    """Write every plot of `trainer`'s network into `folder`; the paths of the files written.
+    """Write every registered plot that applies to `trainer`'s run into `folder`; the paths
+    of the files written.
 
     `map_resolution` is the number of grid points per axis of the Yin-Yang maps.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    dataset = trainer.config["dataset"]
-    test_data = trainer.dataset("test")
-    names = class_names(dataset, test_data.n_classes)
-    evaluations = {split: trainer.evaluate(split) for split in ("train", "val", "test")}
-    test = evaluations["test"]
-    figures = {
-        "confusion_train": lambda: plot_confusion(evaluations["train"], names, "train"),
-        "confusion_test": lambda: plot_confusion(test, names, "test"),
-        "output_times_by_class": lambda: plot_output_times_by_class(
-            evaluations["val"], names, "validation", trainer.task),
-        "training_curves": lambda: plot_training_curves(trainer.history),
-        "weight_histograms": lambda: plot_weight_histograms(trainer),
-        "weight_matrices": lambda: plot_weight_matrices(trainer),
-        "spike_time_histograms": lambda: plot_spike_time_histograms(test, "test"),
-    }
-    if not trainer.history.get("train_loss"):
-        log.warning("no training history (e.g. an imported network): "
-                    "training_curves.png is left out")
-        del figures["training_curves"]
-    if dataset == "yin_yang":
-        figures["yin_yang_classification"] = lambda: plot_yin_yang_classification(
-            test, test_data.coordinates, names)
-        figures["yin_yang_output_maps"] = lambda: plot_yin_yang_maps(trainer, names,
-                                                                     map_resolution)
+    evaluations = {split: trainer.evaluate(split, keep_hidden=True)
+                   for split in ("train", "val", "test")}
     written = []
-    for name, make in figures.items():
-        path = folder / f"{name}.png"
-        make().savefig(path, dpi=DPI)
-        written.append(path)
+    for name, plot in PLOTS.items():
+        if not plot.applies(trainer):
+            continue
+        figures = plot.draw(trainer, evaluations, {"map_resolution": map_resolution})
+        for stem, figure in figures.items():
+            path = folder / f"{stem}.png"
+            figure.savefig(path, dpi=DPI)
+            written.append(path)
     return written

@@ -34,52 +34,86 @@ def _train_until(trainer: Trainer, results_dir: Path, last_epoch: int, snapshots
               mininterval=1.0) as bar:
         for _ in bar:
             metrics = trainer.train_epoch()
-            bar.set_postfix(loss=f"{metrics['train_loss']:.4f}",
-                            train=f"{100 * metrics['train_accuracy']:.1f}%",
-                            val=f"{100 * metrics['val_accuracy']:.1f}%", refresh=False)
+            bar.set_postfix(progress_fields(metrics), refresh=False)
             write_metrics_csv(results_dir / "metrics.csv", trainer.history)
             if trainer.epoch in snapshots or trainer.epoch == last_epoch:
                 save_checkpoint(checkpoint_path(results_dir, trainer.epoch), trainer.checkpoint())
 
 
+def progress_fields(metrics: dict) -> dict[str, str]:
+    """The progress bar's view of an epoch: loss, and train/val accuracy where there is one."""
+    fields = {"loss": f"{metrics['train_loss']:.4f}"}
+    for split, name in (("train_accuracy", "train"), ("val_accuracy", "val")):
+        if split in metrics:
+            fields[name] = f"{100 * metrics[split]:.1f}%"
+    if "val_accuracy" not in metrics:
+        fields["val_loss"] = f"{metrics['val_loss']:.4f}"
+    return fields
+
+
+def format_metric(name: str, value: float) -> str:
+    """`accuracy: 98.20%` for accuracies, `loss: 0.01234` for the rest."""
+    return f"{name}: {100 * value:.2f}%" if name.endswith("accuracy") else f"{name}: {value:.5f}"
+
+
 def _summarise(trainer: Trainer, results_dir: Path) -> dict:
     test = trainer.evaluate("test")
-    summary = {
-        "epochs": trainer.epoch,
-        "backend": trainer.backend_name,
-        "test_accuracy": test.accuracy,
-        "test_loss": test.loss,
-        "val_accuracy": trainer.history["val_accuracy"][-1],
-        "train_accuracy": trainer.history["train_accuracy"][-1],
-        "training_seconds": round(float(sum(trainer.history["epoch_seconds"])), 2),
-    }
+    primary = trainer.task.primary_metric
+    summary = {"epochs": trainer.epoch, "backend": trainer.backend_name,
+               "primary_metric": primary}
+    summary.update({f"test_{name}": value for name, value in test.metrics.items()})
+    for split in ("val", "train"):
+        summary[f"{split}_{primary}"] = trainer.history[f"{split}_{primary}"][-1]
+    summary["training_seconds"] = round(float(sum(trainer.history["epoch_seconds"])), 2)
     write_yaml(results_dir / "summary.yaml", summary)
     return summary
 
 
-def train(config_path: Path, backend: str = "cpu", output: Path | None = None,
+def train(config_path: Path | dict, backend: str = "cpu", output: Path | None = None,
           seed: int | None = None, epochs: int | None = None,
-          progress: bool = True) -> tuple[Path, dict]:
-    """Train a config from scratch into a new results folder; returns (folder, summary)."""
-    config = load_config(config_path)
+          progress: bool = True, config_dir: Path | None = None,
+          download: bool = False) -> tuple[Path, dict]:
+    """Train a config from scratch into a new results folder; returns (folder, summary).
+
+    `config_path` is a YAML file or an already parsed (raw) config mapping; relative
+    paths in it (calibration files) are resolved against `config_dir`, by default the
+    file's folder (or the working directory for a mapping). `download` fetches missing
+    data files first (as `data.download: true`).
+    """
+    if isinstance(config_path, dict):
+        config = resolve_config(copy.deepcopy(config_path), source="config")
+        config_dir = Path(config_dir or Path.cwd()).resolve()
+        config_path = Path(output or "config")
+    else:
+        config = load_config(config_path)
+        config_dir = Path(config_dir or Path(config_path).resolve().parent)
+    _allow_download(config, download)
     tp = config["training_params"]
     if seed is not None:
         tp["torch_seed"] = tp["numpy_seed"] = seed
     if epochs is not None:
         tp["epoch_number"] = epochs
         tp["epoch_snapshots"] = [e for e in tp["epoch_snapshots"] if e <= epochs]
-    trainer = Trainer(config, backend, config_dir=Path(config_path).resolve().parent)
+    trainer = Trainer(config, backend, config_dir=config_dir)
     results_dir = new_results_dir(config_path, output)
     write_yaml(results_dir / "config.yaml", trainer.config)
     _train_until(trainer, results_dir, tp["epoch_number"], tp["epoch_snapshots"], progress)
     return results_dir, _summarise(trainer, results_dir)
 
 
+def _allow_download(config: dict, download: bool) -> None:
+    if download:
+        if "download" not in config["data"]:
+            raise ConfigError(f"--download: data set {config['dataset']!r} reads no files")
+        config["data"]["download"] = True
+
+
 def load_trainer(results_dir: Path, epoch: int | None = None,
-                 backend: str | None = None) -> Trainer:
+                 backend: str | None = None, download: bool = False) -> Trainer:
     """A trainer restored from a results folder's checkpoint (default: the latest)."""
     checkpoint = load_checkpoint(find_checkpoint(results_dir, epoch))
     config = resolve_config(checkpoint.config, source=f"{results_dir} checkpoint config")
+    _allow_download(config, download)
     backend = backend or checkpoint.info.get("backend") or "cpu"
     trainer = Trainer(config, backend, config_dir=Path(results_dir))
     trainer.restore(checkpoint)
@@ -88,13 +122,13 @@ def load_trainer(results_dir: Path, epoch: int | None = None,
 
 def continue_training(results_dir: Path, from_epoch: int, snapshots: list[int],
                       backend: str | None = None, output: Path | None = None,
-                      progress: bool = True) -> tuple[Path, dict]:
+                      progress: bool = True, download: bool = False) -> tuple[Path, dict]:
     """Resume from the checkpoint of `from_epoch` up to max(snapshots), saving at each."""
     results_dir = Path(results_dir)
     if not snapshots or min(snapshots) <= from_epoch:
         raise ValueError(f"new savepoints {snapshots} must all lie after the savepoint "
                          f"{from_epoch} that training continues from")
-    trainer = load_trainer(results_dir, from_epoch, backend)
+    trainer = load_trainer(results_dir, from_epoch, backend, download)
     target = results_dir if output is None else new_results_dir(results_dir, output)
     clash = sorted(set(snapshots) & set(list_checkpoints(target)))
     if clash:

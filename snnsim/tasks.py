@@ -1,4 +1,14 @@
-"""Tasks: what the output layer means, its loss, its prediction rule and metrics.
+"""Tasks: what the network's output means — its loss, its prediction and its metrics.
+
+A task (registered in `snnsim.registry.TASKS`, chosen by the config's `task: {type: ...}`,
+by default the data set's) is built as `cls(entry, config)` and provides
+
+    metric_names            per-epoch metrics it reports ("loss" first; the primary metric
+                            is `primary_metric`: what `inference` prints)
+    batch(x, target, generator, training) -> (network input, loss target)
+    per_sample_loss(output, target) -> [B];  loss(output, target) -> scalar
+    scores(output, target) -> {metric: sum over the batch} (e.g. correct predictions)
+    predict(output)         class per sample (classification) or the output itself
 
 Spike-time classification (published losses, times in units of tau_s):
 
@@ -11,21 +21,76 @@ Spike-time classification (published losses, times in units of tau_s):
            MISSING_SPIKE_LOSS. Prediction: the output closest to t_correct.
 
 A sample whose selected output did not spike counts as wrong (prediction -1).
+
+Rate tasks: classification (cross-entropy of the output logits, prediction argmax),
+regression (L = mean over outputs of (y - target)^2), de-noising (input x + sigma n,
+n ~ N(0, 1), target the clean x, the same squared error; the noise stays on when
+evaluating, drawn from a generator seeded per evaluation so scores are reproducible).
 """
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
+import torch.nn.functional as F
+
+from snnsim.registry import TASKS
+from snnsim.schema import NUMBER, Field, non_negative
 
 MISSING_SPIKE_LOSS = 100.0
+TYPE_ONLY = {"type": Field((str,), None, required=True)}
 
 
-class SpikeTimeClassification:
-    """Classification by first-spike times of the output layer (TTFS or MSE loss)."""
+class Task:
+    """Base of all tasks: classification defaults (labels as targets, no input change)."""
 
-    def __init__(self, loss: dict, tau_syn: float, n_classes: int):
+    type_name: ClassVar[str]
+    config_fields: ClassVar[dict[str, Field]] = TYPE_ONLY
+    metric_names: ClassVar[tuple[str, ...]] = ("loss", "accuracy")
+    primary_metric: ClassVar[str] = "accuracy"
+    classifies: ClassVar[bool] = True
+    # A small config this task runs on (data set and network): docs and conformance tests.
+    example: ClassVar[dict] = {
+        "dataset": "yin_yang", "network_layout": {"n_inputs": 4, "layers": [
+            {"type": "linear", "size": 8}, {"type": "linear", "size": 3,
+                                            "activation": "identity"}]}}
+
+    def __init__(self, entry: dict, config: dict):
+        self.entry = entry
+
+    def batch(self, x: torch.Tensor, target: torch.Tensor | None, generator: torch.Generator,
+              training: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """The network input and the loss target of a batch."""
+        return x, target
+
+    def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.per_sample_loss(output, target).mean()
+
+    def scores(self, output: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+        """Sums over the batch of the metrics other than the loss."""
+        return {"accuracy": float((self.predict(output) == target).sum())}
+
+    def predict(self, output: torch.Tensor) -> torch.Tensor:
+        return output.argmax(1)
+
+
+@TASKS.register
+class SpikeTimeClassification(Task):
+    """Classification by first-spike times of the output layer (TTFS or MSE loss).
+
+    The loss is the published one of `training_params.loss`.
+    """
+
+    type_name = "spike_classification"
+    example = {"dataset": "xor", "network_layout": {
+        "n_inputs": 4, "layer_sizes": [6, 2], "n_biases": [1, 1], "bias_times": [0.9],
+        "weight_means": [1.5, 0.5], "weight_stdevs": [0.8, 0.8]}}
+
+    def __init__(self, entry: dict, config: dict):
+        super().__init__(entry, config)
+        loss = config["training_params"]["loss"]
         self.kind = loss["type"]
-        self.n_classes = n_classes
-        self.tau_syn = float(tau_syn)
+        self.tau_syn = float(config["neuron_params"]["tau_syn"])
         self.xi, self.alpha, self.beta = loss["xi"], loss["alpha"], loss["beta"]
         self.t_correct = loss["t_correct"] * self.tau_syn
         self.t_wrong = loss["t_wrong"] * self.tau_syn
@@ -49,9 +114,6 @@ class SpikeTimeClassification:
                               torch.full_like(t, MISSING_SPIKE_LOSS))
         return element.mean(1)
 
-    def loss(self, t_out: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return self.per_sample_loss(t_out, labels).mean()
-
     def predict(self, t_out: torch.Tensor) -> torch.Tensor:
         """Selected class per sample, -1 where the selected output did not spike."""
         if self.kind == "TTFS":
@@ -62,3 +124,63 @@ class SpikeTimeClassification:
             choice = distance.argmin(1)
         fired = torch.isfinite(t_out.gather(1, choice[:, None])[:, 0])
         return torch.where(fired, choice, torch.full_like(choice, -1))
+
+
+@TASKS.register
+class Classification(Task):
+    """Classification of real-valued outputs (logits) by cross-entropy; prediction argmax."""
+
+    type_name = "classification"
+
+    def per_sample_loss(self, output: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(output, labels, reduction="none")
+
+
+@TASKS.register
+class Regression(Task):
+    """Regression: L = mean over the outputs of (y - target)^2, averaged over samples."""
+
+    type_name = "regression"
+    metric_names = ("loss",)
+    primary_metric = "loss"
+    classifies = False
+    example = {"dataset": "sine", "data": {"n_train": 64, "n_val": 32, "n_test": 32},
+               "network_layout": {"n_inputs": 1, "layers": [
+                   {"type": "linear", "size": 8, "activation": "tanh"},
+                   {"type": "linear", "size": 1, "activation": "identity"}]}}
+
+    def per_sample_loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return (output - target.to(output.dtype)).pow(2).flatten(1).mean(1)
+
+    def scores(self, output: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+        return {}
+
+    def predict(self, output: torch.Tensor) -> torch.Tensor:
+        return output
+
+
+@TASKS.register
+class Denoising(Regression):
+    """De-noising: input x + noise_std n, n ~ N(0, 1); target the clean x (squared error).
+
+    The noise stays on when evaluating (`noise_at_eval`), as in the published work.
+    """
+
+    type_name = "denoising"
+    example = {"dataset": "teacher_student",
+               "data": {"n_inputs": 6, "n_train": 64, "n_val": 32, "n_test": 32},
+               "network_layout": {"n_inputs": 6, "layers": [
+                   {"type": "linear", "size": 12}, {"type": "linear", "size": 6,
+                                                    "activation": "identity"}]}}
+    config_fields = {
+        **TYPE_ONLY,
+        "noise_std": Field(NUMBER, 0.1, non_negative, "a number >= 0"),
+        "noise_at_eval": Field((bool,), True),
+    }
+
+    def batch(self, x: torch.Tensor, target: torch.Tensor | None, generator: torch.Generator,
+              training: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        if not (training or self.entry["noise_at_eval"]) or self.entry["noise_std"] == 0:
+            return x, x
+        noise = torch.randn(x.shape, dtype=x.dtype, generator=generator).to(x.device)
+        return x + self.entry["noise_std"] * noise, x

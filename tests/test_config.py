@@ -65,7 +65,7 @@ def _raw(shared: Path) -> dict:
     (lambda c: c["training_params"].update(batch_size="big"), "batch_size = 'big'"),
     (lambda c: c["training_params"].update(batch_size=0), "batch_size = 0: expected an integer > 0"),
     (lambda c: c["neuron_params"].update(tau_syn=-1.0), "tau_syn = -1.0: expected a number > 0"),
-    (lambda c: c.update(dataset="cifar"), "dataset = 'cifar': expected one of"),
+    (lambda c: c.update(dataset="cifar"), "dataset = 'cifar': unknown data set"),
     (lambda c: c["network_layout"].update(weight_means=[1.0]), "weight_means = [1.0]: expected 2"),
     (lambda c: c["training_params"]["loss"].update(type="hinge"), "expected 'TTFS' or 'MSE'"),
     (lambda c: c["training_params"].update(epoch_snapshots=[500]), "epoch_snapshots contains"),

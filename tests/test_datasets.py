@@ -13,8 +13,8 @@ import pytest
 
 from snnsim import datasets
 from snnsim.datasets import (
-    DATASET_NAMES,
-    SpikeDataset,
+    DATASETS,
+    Dataset,
     load_dataset,
     read_idx,
     resize_mnist_16x16,
@@ -327,20 +327,24 @@ def test_mnist_t10k_split(shared_data: Path, t10k: tuple[np.ndarray, np.ndarray]
 # --- errors and the record -----------------------------------------------------------------
 
 def test_unknown_name_or_split():
-    with pytest.raises(ValueError, match=r"'cifar'.*yin_yang.*mnist_t10k_split"):
+    with pytest.raises(ValueError, match=r"'cifar'.*mnist_t10k.*yin_yang"):
         load_dataset("cifar", "train")
+    with pytest.raises(ValueError, match=r"'yin_yng'.*did you mean 'yin_yang'"):
+        load_dataset("yin_yng", "train")
     with pytest.raises(ValueError, match=r"'validation'.*train, val, test"):
         load_dataset("yin_yang", "validation")
-    assert DATASET_NAMES == ("yin_yang", "xor", "bars", "mnist", "16x16_mnist",
-                             "mnist_t10k_split")
+    assert {"yin_yang", "xor", "bars", "mnist", "16x16_mnist", "mnist_t10k_split",
+            "mnist_values", "teacher_student", "sine"} <= set(DATASETS.names())
 
 
-def test_spike_dataset_checks_shapes_and_dtypes():
-    times = np.zeros((3, 2))
-    with pytest.raises(ValueError, match="labels"):
-        SpikeDataset("x", "train", times, np.zeros(2, dtype=np.int64), n_classes=2)
-    with pytest.raises(ValueError, match="times"):
-        SpikeDataset("x", "train", times.astype(np.float32), np.zeros(3, dtype=np.int64), 2)
+def test_dataset_checks_shapes_and_dtypes():
+    values = np.zeros((3, 2))
+    with pytest.raises(ValueError, match="one target per sample"):
+        Dataset("x", "train", values, np.zeros(2, dtype=np.int64), n_classes=2)
+    with pytest.raises(ValueError, match="inputs"):
+        Dataset("x", "train", values.astype(np.float32), np.zeros(3, dtype=np.int64), 2)
+    with pytest.raises(ValueError, match="int64 labels"):
+        Dataset("x", "train", values, np.zeros(3), n_classes=2)
 
 
 def test_module_keeps_no_cache():

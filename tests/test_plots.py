@@ -13,7 +13,7 @@ import yaml
 
 from snnsim import plots
 from snnsim.config import resolve_config
-from snnsim.datasets import SpikeDataset, load_dataset
+from snnsim.datasets import Dataset, load_dataset
 from snnsim.training import Trainer
 
 CONFIG = Path(__file__).resolve().parents[1] / "experiment_configs" / "yin_yang_small.yaml"
@@ -33,13 +33,13 @@ def _raw_config(**changes) -> dict:
     return raw
 
 
-def _small_yin_yang() -> dict[str, SpikeDataset]:
+def _small_yin_yang() -> dict[str, Dataset]:
     datasets = {}
     for split in ("train", "val", "test"):
         full = load_dataset("yin_yang", split)
-        datasets[split] = SpikeDataset("yin_yang", split, full.times[:N_SAMPLES],
-                                       full.labels[:N_SAMPLES], full.n_classes,
-                                       full.coordinates[:N_SAMPLES])
+        datasets[split] = Dataset("yin_yang", split, full.inputs[:N_SAMPLES],
+                                  full.labels[:N_SAMPLES], full.n_classes,
+                                  coordinates=full.coordinates[:N_SAMPLES])
     return datasets
 
 
@@ -117,14 +117,14 @@ def test_output_time_stats_ignore_silent_outputs():
 
 
 def test_grid_inputs_and_network_outputs(yin_yang_trainer):
-    points, times = plots.yin_yang_grid(10)
-    assert points.shape == (100, 2) and times.shape == (100, 4)
-    np.testing.assert_allclose(times[:, 0] + times[:, 2], 2 * 0.15 + (2.0 - 0.15))
-    np.testing.assert_allclose(times[:, :2], 0.15 + points * (2.0 - 0.15))
+    points, values = plots.yin_yang_grid(10)
+    assert points.shape == (100, 2) and values.shape == (100, 4)
+    np.testing.assert_allclose(values[:, 0] + values[:, 2], 1.0)
+    np.testing.assert_allclose(values[:, :2], points)
     # row by row from y = 0: imshow(origin="lower") puts each pixel where its point lies
     assert points[1, 0] > points[0, 0] and points[10, 1] > points[0, 1]
     data = yin_yang_trainer.dataset("test")
-    np.testing.assert_array_equal(plots.network_outputs(yin_yang_trainer, data.times),
+    np.testing.assert_array_equal(plots.network_outputs(yin_yang_trainer, data.inputs),
                                   yin_yang_trainer.evaluate("test").outputs)
 
 
@@ -196,7 +196,7 @@ def test_class_names_fall_back_to_indices():
 
 
 def test_network_outputs_take_no_gradient(yin_yang_trainer):
-    _, times = plots.yin_yang_grid(4)
-    outputs = plots.network_outputs(yin_yang_trainer, times)
+    _, values = plots.yin_yang_grid(4)
+    outputs = plots.network_outputs(yin_yang_trainer, values)
     assert outputs.shape == (16, 3) and outputs.dtype == np.float64
     assert torch.is_grad_enabled()  # the decorator restores the caller's grad mode

@@ -3,10 +3,17 @@ import math
 
 import torch
 
-from snnsim.tasks import MISSING_SPIKE_LOSS, SpikeTimeClassification
+from snnsim.tasks import MISSING_SPIKE_LOSS
+from snnsim.tasks import SpikeTimeClassification as _SpikeTask
 
 TTFS = {"type": "TTFS", "xi": 0.2, "alpha": 0.005, "beta": 1.0, "t_correct": 1.7, "t_wrong": 1.0}
 MSE = dict(TTFS, type="MSE")
+
+
+def SpikeTimeClassification(loss: dict, tau_syn: float, n_classes: int) -> _SpikeTask:  # noqa: N802
+    """The task as a config with this loss and tau_syn builds it."""
+    config = {"training_params": {"loss": loss}, "neuron_params": {"tau_syn": tau_syn}}
+    return _SpikeTask({"type": "spike_classification"}, config)
 
 
 def test_ttfs_loss_matches_formula():

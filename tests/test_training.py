@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from snnsim.config import load_config
-from snnsim.datasets import SpikeDataset
+from snnsim.datasets import Dataset
+from snnsim.layers import RunSettings
 from snnsim.training import Trainer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -24,9 +25,9 @@ def config():
 def _tiny_data(n=60, seed=0):
     rng = np.random.default_rng(seed)
     values = rng.random((n, 2))
-    times = 0.15 + 1.85 * np.concatenate([values, 1 - values], 1)
     labels = (values[:, 0] > values[:, 1]).astype(np.int64)
-    return SpikeDataset("toy", "train", times, labels, 3)
+    # Yin-Yang-like values (x, y, 1 - x, 1 - y): the config's encoding makes them times
+    return Dataset("toy", "train", np.concatenate([values, 1 - values], 1), labels, 3)
 
 
 def _trainer(config, **overrides):
@@ -80,7 +81,7 @@ def test_targeted_exponential_bumping(config):
 def test_noise_is_reflected_at_zero(config):
     trainer = _trainer(config, training_noise={"mean": 0.0, "std_dev": 5.0})
     times = torch.tensor([[0.1, math.inf, 1.0, 2.0]] * 1000, dtype=torch.float64)
-    noisy = trainer._noisy(times)
+    noisy = trainer._spike_noise(times)
     assert (noisy[:, [0, 2, 3]] >= 0).all() and torch.isinf(noisy[:, 1]).all()
     assert noisy[:, 0].std() > 1.0
 
@@ -95,13 +96,12 @@ def test_weight_clipping(config):
 def test_rounding_uses_rounded_weights_forward_and_float_weights_stay(config):
     trainer = _trainer(config, rounding_precision=0.25)
     layer = trainer.network.layers[0]
-    t_in = torch.from_numpy(_tiny_data().times[:5])
-    out = layer(t_in, trainer.settings.backends[0], trainer.settings)
+    t_in = trainer.network_inputs("train")[:5]
+    out = layer(t_in, trainer.backends[0], trainer.settings)
     rounded = copy.deepcopy(layer)
     with torch.no_grad():
         rounded.weight.copy_(torch.round(layer.weight / 0.25) * 0.25)
-    plain = type(trainer.settings)(backends=trainer.settings.backends)
-    assert torch.equal(out, rounded(t_in, trainer.settings.backends[0], plain))
+    assert torch.equal(out, rounded(t_in, trainer.backends[0], RunSettings()))
     assert not torch.equal(layer.weight, rounded.weight)
 
 
