@@ -120,7 +120,8 @@ METRICS: Registry[MetricCallback] = Registry("metric callback")
 PLOTS: Registry[Plot] = Registry("plot")
 COMMANDS: Registry[Command] = Registry("command")
 
-_CORE_MODULES = ("snnsim.layers", "snnsim.tasks", "snnsim.datasets", "snnsim.plots")
+_CORE_MODULES = ("snnsim.layers", "snnsim.tasks", "snnsim.datasets", "snnsim.plots",
+                 "snnsim.sweep")
 
 
 @functools.cache

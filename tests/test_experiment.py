@@ -99,3 +99,38 @@ def test_help_documents_every_command():
     bad = subprocess.run([sys.executable, str(REPO / "experiment.py"), "train"],
                          capture_output=True, text=True, check=False)
     assert bad.returncode == 2 and "config" in bad.stderr
+
+
+def test_a_bug_keeps_its_traceback(monkeypatch):
+    """Only errors of the user's input become one-line messages; a bug propagates."""
+    from snnsim import runs
+
+    def broken(*args, **kwargs):
+        raise TypeError("unsupported operand type(s)")
+
+    monkeypatch.setattr(runs, "train", broken)
+    with pytest.raises(TypeError, match="unsupported operand"):
+        experiment.main(["train", str(SMALL), "--quiet"])
+
+
+def test_rate_run_through_the_command_line(tmp_path, capsys):
+    """A regression run trains, prints its loss (the primary metric) and infers."""
+    config = tmp_path / "sine.yaml"
+    config.write_text(
+        "dataset: sine\n"
+        "data: {n_train: 64, n_val: 32, n_test: 32}\n"
+        "network_layout:\n  n_inputs: 1\n  layers:\n"
+        "    - {type: linear, size: 8, activation: tanh}\n"
+        "    - {type: linear, size: 1, activation: identity}\n"
+        "training_params: {epoch_number: 2, batch_size: 16}\n")
+    run = tmp_path / "run"
+    assert experiment.main(["train", str(config), "--output", str(run), "--quiet"]) == 0
+    assert "test loss: " in capsys.readouterr().out
+    assert sorted(p.name for p in (run / "plots").iterdir()) == [
+        "regression_test.png", "training_curves.png", "weight_histograms.png",
+        "weight_matrices.png"]
+    assert experiment.main(["inference", str(run)]) == 0
+    assert capsys.readouterr().out.startswith("loss: ")
+    assert experiment.main(["train", str(config), "--output", str(tmp_path / "r2"), "--quiet",
+                            "--download"]) == 1
+    assert "reads no files" in capsys.readouterr().err
