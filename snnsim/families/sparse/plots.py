@@ -1,0 +1,147 @@
+"""Plots `eval` draws for runs with tracked layers (`tracked_linear`, `topk_linear`):
+
+* ``sparse_activity_curves.png``: the activity metrics per epoch (active fraction, dead
+  fraction, activity entropy, encoder-decoder cosine);
+* ``sparse_active_histogram.png``: per validation input (noise on, as in training) the
+  fraction of active neurons, histogram per tracked layer;
+* ``receptive_fields.png``: the input weights of a sample of neurons of the first tracked
+  layer as images (inputs that form a square image, e.g. MNIST's 28 x 28).
+
+And the sweep figure of `experiment.py sparse-summary`: active fraction against sigma.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from snnsim.registry import PLOTS, Plot
+
+from .metrics import series_prefix, tracked_layers
+
+N_RECEPTIVE_FIELDS = 25
+CURVES = (("active_fraction", "active fraction per input"), ("dead_fraction", "dead fraction"),
+          ("activity_entropy", "activity entropy (bits)"),
+          ("enc_dec_cosine", "cos(encoder row, decoder column)"))
+# Published fraction of active neurons (Bricken et al., CIFAR-10 latents; FAMILIES.md 4).
+PUBLISHED_SIGMAS = (0, 0.05, 0.1, 0.3, 0.8, 1.5, 3, 10)
+PUBLISHED_ACTIVE = {
+    100: (.999, .999, .995, .68, .56, .59, .47, .16),
+    1000: (.99, .94, .75, .40, .29, .21, .11, .07),
+    10000: (.77, .46, .34, .13, .04, .03, .022, .028),
+}
+
+
+def plot_activity_curves(history: dict, prefixes: list[str]) -> Figure:
+    fig = Figure(figsize=(11, 7), layout="constrained")
+    axes = fig.subplots(2, 2).ravel()
+    for ax, (name, label) in zip(axes, CURVES):
+        for prefix in prefixes:
+            values = np.asarray(history.get(prefix + name, []), dtype=float)
+            if values.size and np.isfinite(values).any():
+                ax.plot(np.arange(1, values.size + 1), values,
+                        label=prefix.rstrip(".") or "first tracked layer")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        if name in ("active_fraction", "dead_fraction"):
+            ax.set_ylim(-0.02, 1.02)
+        if ax.lines:
+            ax.legend(fontsize=8)
+    fig.suptitle("Activity of the tracked layers (training inputs, noise on)")
+    return fig
+
+
+def per_input_active_fraction(hidden: np.ndarray, threshold: float) -> np.ndarray:
+    """Fraction of neurons with |y| > threshold, per input row of `hidden` [n, size]."""
+    return (np.abs(hidden) > threshold).mean(axis=1)
+
+
+def plot_active_histogram(fractions: dict[str, np.ndarray]) -> Figure:
+    fig = Figure(figsize=(6, 4), layout="constrained")
+    ax = fig.subplots()
+    for label, values in fractions.items():
+        ax.hist(values, bins=np.linspace(0, 1, 51), alpha=0.6,
+                label=f"{label}: mean {values.mean():.3f}")
+    ax.set_xlabel("fraction of neurons active per input")
+    ax.set_ylabel("validation inputs")
+    ax.legend(fontsize=8)
+    ax.set_title("Active neurons per input, validation set (noise on)")
+    return fig
+
+
+def plot_receptive_fields(encoder: np.ndarray, activity: np.ndarray | None = None) -> Figure:
+    """Input weights [size, n_inputs] of up to 25 evenly spaced neurons as square images."""
+    side = math.isqrt(encoder.shape[1])
+    chosen = np.unique(np.linspace(0, len(encoder) - 1,
+                                   min(N_RECEPTIVE_FIELDS, len(encoder))).round().astype(int))
+    columns = math.ceil(math.sqrt(len(chosen)))
+    rows = math.ceil(len(chosen) / columns)
+    fig = Figure(figsize=(1.6 * columns, 1.7 * rows + 0.4), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, columns)).ravel()
+    for ax in axes:
+        ax.axis("off")
+    for ax, j in zip(axes, chosen):
+        image = encoder[j].reshape(side, side)
+        limit = np.abs(image).max() or 1.0
+        ax.imshow(image, cmap="RdBu_r", vmin=-limit, vmax=limit)
+        title = f"neuron {j}"
+        if activity is not None:
+            title += f"\n{activity[j]:.2f} active"
+        ax.set_title(title, fontsize=7)
+    fig.suptitle("Receptive fields (input weights) of sampled neurons")
+    return fig
+
+
+def _is_square(n: int) -> bool:
+    return n > 1 and math.isqrt(n) ** 2 == n
+
+
+def _draw(trainer, evaluations: dict, options: dict) -> dict:
+    tracked = tracked_layers(trainer)
+    figures = {}
+    prefixes = [series_prefix(i, path) for i, (path, _, _) in enumerate(tracked)]
+    if any(trainer.history.get(p + "active_fraction") for p in prefixes):
+        figures["sparse_activity_curves"] = plot_activity_curves(trainer.history, prefixes)
+    paths = [path for path, _ in trainer.network.named_layers()]
+    hidden = evaluations["val"].hidden
+    fractions = {}
+    for path, layer, _ in tracked:
+        index = paths.index(path)
+        if index < len(hidden):
+            fractions[path] = per_input_active_fraction(hidden[index], layer.activity_threshold)
+    if fractions:
+        figures["sparse_active_histogram"] = plot_active_histogram(fractions)
+    first_path, first, _ = tracked[0]
+    if _is_square(first.n_inputs):
+        activity = None
+        if first_path in fractions:
+            index = paths.index(first_path)
+            activity = (np.abs(hidden[index]) > first.activity_threshold).mean(axis=0)
+        figures["receptive_fields"] = plot_receptive_fields(
+            first.encoder_vectors().cpu().numpy(), activity)
+    return figures
+
+
+PLOTS.register(Plot("sparse_activity", lambda trainer: bool(tracked_layers(trainer)), _draw))
+
+
+def plot_active_vs_sigma(groups: dict[str, list[tuple[float, float]]],
+                         published_width: int | None = 1000) -> Figure:
+    """Active fraction against sigma, one line per group {label: [(sigma, fraction)]},
+    and the published CIFAR-10-latent curve of `published_width` units for reference."""
+    fig = Figure(figsize=(6.5, 4.5), layout="constrained")
+    ax = fig.subplots()
+    for label, points in groups.items():
+        points = sorted(points)
+        ax.plot([s for s, _ in points], [f for _, f in points], "o-", label=label)
+    if published_width in PUBLISHED_ACTIVE:
+        ax.plot(PUBLISHED_SIGMAS, PUBLISHED_ACTIVE[published_width], "k--", alpha=0.6,
+                label=f"published, CIFAR-10 latents, {published_width:,} units")
+    ax.set_xscale("symlog", linthresh=0.05)
+    ax.set_xlabel("noise sigma")
+    ax.set_ylabel("fraction of neurons active per input")
+    ax.set_ylim(0, 1.02)
+    ax.legend(fontsize=8)
+    ax.set_title("Sparsity from noise")
+    return fig
