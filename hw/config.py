@@ -20,12 +20,14 @@ so a config without a hardware section runs as published. Keys (YAML):
     model_neuron_params: {leak: 0.7, threshold: 1.08, g_leak: 4.0, tau_syn: 1.0}
                                   # the hardware model the calibration targets map to
     analog:                       # rate layers on the analog matrix-multiply mode (hw.analog)
-      input_max: [1.0, 8.0]       # float input mapped to the largest 5-bit input (31)
+      input_max: [1.0, 4.0]       # float input mapped to the largest 5-bit input (31)
       weight_max: 0.5             # float weight mapped to the largest 6-bit weight (63)
-      num_sends: [4, 16]          # times each input is sent (multiplies the gain)
+      num_sends: [4, 8]           # times each input is sent (multiplies the gain)
       wait_between_events: 5      # FPGA cycles between sends (real chip only)
       noise_scale: 1.0            # mock only: times the calibrated membrane noise (0: none)
       overflow: clip              # clip | error: inputs outside [0, input_max], |w| > weight_max
+      saturation_gradient: cancel # cancel | pass: no gradient through saturated outputs and
+                                  # clamped inputs, or hxtorch's pure straight-through
 
 In `analog`, `input_max`, `weight_max` and `num_sends` take one value for every rate
 layer or a list: layer i uses entry i, and the last entry holds for every deeper layer
@@ -55,6 +57,7 @@ PUBLISHED_MODEL_NEURON_PARAMS = {"leak": 0.7, "threshold": 1.08, "g_leak": 4.0, 
 MODEL_PARAM_KEYS = ("tau_syn", "tau_mem", "threshold", "leak", "g_leak")
 ALIASES = {"taum": "time_scale_us", "neuron_params": "model_neuron_params"}
 ANALOG_OVERFLOW = ("clip", "error")
+SATURATION_GRADIENT = ("cancel", "pass")
 
 
 @dataclass(frozen=True)
@@ -65,12 +68,13 @@ class AnalogConfig:
     every deeper layer; `layer(index)` picks a layer's values.
     """
 
-    input_max: tuple[float, ...] = (1.0, 8.0)
+    input_max: tuple[float, ...] = (1.0, 4.0)
     weight_max: tuple[float, ...] = (0.5,)
-    num_sends: tuple[int, ...] = (4, 16)
+    num_sends: tuple[int, ...] = (4, 8)
     wait_between_events: int = 5
     noise_scale: float = 1.0
     overflow: str = "clip"
+    saturation_gradient: str = "cancel"
 
     def __post_init__(self) -> None:
         for name, check, expected in _ANALOG_CHECKS:
@@ -239,7 +243,8 @@ _CHECKS = (
 
 _ANALOG_PER_LAYER = ("input_max", "weight_max", "num_sends")
 _ANALOG_TYPES = {"input_max": float, "weight_max": float, "num_sends": int,
-                 "wait_between_events": int, "noise_scale": float, "overflow": str}
+                 "wait_between_events": int, "noise_scale": float, "overflow": str,
+                 "saturation_gradient": str}
 _ANALOG_CHECKS = (
     ("input_max", lambda v: _is_number(v) and v > 0,
      "a number > 0 or a list of them, one per layer (the last one for deeper layers)"),
@@ -252,6 +257,8 @@ _ANALOG_CHECKS = (
     ("noise_scale", lambda v: _is_number(v) and v >= 0,
      "a number >= 0 (1: the calibrated noise, 0: none)"),
     ("overflow", lambda v: v in ANALOG_OVERFLOW, f"one of {', '.join(ANALOG_OVERFLOW)}"),
+    ("saturation_gradient", lambda v: v in SATURATION_GRADIENT,
+     f"one of {', '.join(SATURATION_GRADIENT)}"),
 )
 
 

@@ -247,6 +247,58 @@ def test_backward_is_the_straight_through_formula():
     torch.testing.assert_close(ratio.mean(0), torch.ones(12, dtype=torch.float64))  # g_j: mean
 
 
+def _saturating_layer():
+    """A one-block layer whose columns 0-2 saturate (high, high, low) and some inputs clip."""
+    x, w, b = _layer(n=100, m=8, batch=9, seed=3, x_scale=1.3, w_scale=0.02)
+    w[:, :2] = 0.2
+    w[:, 2] = -0.2
+    return x, w, b
+
+
+@pytest.mark.parametrize("mode", ["cancel", "pass"])
+def test_backward_formula_where_the_chip_saturates(mode):
+    session = AnalogSession(_config(input_max=1.0, weight_max=0.2, num_sends=8,
+                                    saturation_gradient=mode), seed=0)
+    backend = session.linear_backend(0)
+    x, w, b = (t.requires_grad_(True) for t in _saturating_layer())
+    g = torch.randn(9, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    y = backend.linear(x, w, b)
+    y.backward(g)
+    with torch.no_grad():
+        a = torch.round((y - b) * backend.output_scale(w))
+        rail = (a <= -128) | (a >= 127)
+        assert rail[:, :3].all() and not rail[:, 3:].any()
+        clipped = x > 1.0
+        assert clipped.any() and session.stats["clipped_inputs"] == int(clipped.sum())
+        _, ratio = session.gain_ratio(100, 8)
+        if mode == "cancel":
+            g_in = g.masked_fill(rail, 0.0)
+            expected_x = (g_in @ (w * ratio).T) * ~clipped
+            expected_w = (x.clamp(0, 1).T @ g_in) * ratio
+        else:
+            expected_x, expected_w = g @ (w * ratio).T, (x.T @ g) * ratio
+        torch.testing.assert_close(x.grad, expected_x, rtol=1e-13, atol=1e-13)
+        torch.testing.assert_close(w.grad, expected_w, rtol=1e-13, atol=1e-13)
+        torch.testing.assert_close(b.grad, g.sum(0), rtol=1e-13, atol=1e-13)
+
+
+def test_cancelled_gradient_is_the_ideal_models_at_saturation():
+    config = _config(input_max=1.0, weight_max=0.2, num_sends=8, noise_scale=0.0)
+    session = AnalogSession(config, seed=0)
+    x, w, b = _saturating_layer()
+    inputs = tuple(t.clone().requires_grad_(True) for t in (x, w, b))
+    ideal = session.ideal_backend(0)
+    y_ideal = ideal.linear(*inputs)
+    gain = torch.from_numpy(session.analog_params.gain[circuits(100, 8)[0]])
+    v = (x.clamp(0, 1) * 31) @ (w * 63 / 0.2) * gain * 8        # before the ADC's clamp
+    assert (v[:, :2] > 130).all() and (v[:, 2] < -130).all() and (v[:, 3:].abs() < 120).all()
+    g = torch.randn(9, 8, dtype=torch.float64)
+    exact = torch.autograd.grad(y_ideal, inputs, g)
+    chip = torch.autograd.grad(session.linear_backend(0).linear(*inputs), inputs, g)
+    for c, e in zip(chip, exact):
+        torch.testing.assert_close(c, e, rtol=1e-13, atol=1e-13)
+
+
 def test_backward_is_the_exact_gradient_of_the_ideal_path():
     """Finite differences of the noise-free, unquantised, unsaturated model = the chip's backward."""
     session = AnalogSession(_config(), seed=0)
@@ -450,8 +502,8 @@ def test_malformed_analog_groups_name_the_dataset(tmp_path, edit, message):
 def test_analog_config_defaults_lists_and_errors(tmp_path):
     c = HardwareConfig()
     assert c.analog.layer(0) == (1.0, 0.5, 4) and c.analog.layer(1) == c.analog.layer(7)
-    assert (c.analog.wait_between_events, c.analog.noise_scale, c.analog.overflow) == (5, 1.0,
-                                                                                       "clip")
+    assert (c.analog.wait_between_events, c.analog.noise_scale, c.analog.overflow,
+            c.analog.saturation_gradient) == (5, 1.0, "clip", "cancel")
     d = HardwareConfig.from_dict({"analog": {"input_max": [1, 3], "weight_max": 0.3,
                                              "num_sends": [2, 5, 7]}})
     assert d.analog.layer(0) == (1.0, 0.3, 2) and d.analog.layer(2) == (3.0, 0.3, 7)
