@@ -164,7 +164,7 @@ def run(args: argparse.Namespace) -> None:
         others = [runs.format_metric(name, value) for name, value in result.metrics.items()
                   if name != primary]
         print("  ".join([runs.format_metric(primary, result.metrics[primary]), *others,
-                         f"({args.split}, {len(result.outputs)} samples)"]))
+                         f"({args.split}, {len(result.inputs)} samples)"]))
     elif args.command == "eval":
         _write_plots(args.results, args.backend, args.epoch, args.download)
     elif args.command == "import-fastanddeep":

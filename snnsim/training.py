@@ -52,9 +52,11 @@ class Evaluation:
     """Outputs and scores of the network on one data split."""
 
     metrics: dict[str, float]    # the task's metrics ("loss", "accuracy", ...)
-    outputs: np.ndarray          # [n, n_outputs] (spike times for spiking outputs)
-    predictions: np.ndarray      # [n] classes (-1: the selected output did not spike), or
-    targets: np.ndarray | None   # the outputs for regression; labels / regression targets
+    outputs: np.ndarray | dict   # [n, n_outputs] (spike times for spiking outputs); a dict
+                                 # {head: [n, n_head]} for a multi-head network
+    predictions: np.ndarray | dict  # [n] classes (-1: the selected output did not spike),
+                                    # or the outputs for regression
+    targets: np.ndarray | None   # labels / regression targets
     inputs: np.ndarray           # the network's inputs (spike times for spiking networks)
     hidden: list[np.ndarray] = field(default_factory=list)  # only if asked: per hidden layer
 
@@ -117,6 +119,19 @@ def make_backends(backend: str, config: dict, network: Network, config_dir: Path
     backends = tuple(next(spike_iter) if layer.spiking else next(rate_iter)
                      for _, layer in named)
     return backends, sessions
+
+
+def map_output(fn, output):
+    """`fn` applied to a network output: a tensor, or {head: tensor} of a multi-head network."""
+    return {head: fn(value) for head, value in output.items()} if isinstance(output, dict) \
+        else fn(output)
+
+
+def _concatenate(batches: list):
+    """Per-batch outputs (tensors or {head: tensor}) joined along the samples."""
+    if isinstance(batches[0], dict):
+        return {head: torch.cat([b[head] for b in batches]) for head in batches[0]}
+    return torch.cat(batches)
 
 
 class Trainer:
@@ -314,7 +329,8 @@ class Trainer:
                 for layer in layers:
                     if hasattr(layer, "constrain_"):
                         layer.constrain_(self.settings)
-            for name, value in self.task.scores(output.detach(), target).items():
+            for name, value in self.task.scores(map_output(torch.Tensor.detach, output),
+                                                target).items():
                 sums[name] = sums.get(name, 0.0) + value
             if progress is not None:
                 progress.update(len(idx))
@@ -374,19 +390,19 @@ class Trainer:
             x, target = self.task.batch(x, target, generator, training=False)
             output, records = self.forward(x)
             losses.append(self.task.per_sample_loss(output, target.to(self.device)).cpu())
-            outputs.append(output.cpu())
+            outputs.append(map_output(torch.Tensor.cpu, output))
             used.append(target)
             if keep_hidden:
                 hidden.append([r.output.cpu() for r in records[:-1]])
-        output = torch.cat(outputs)
+        output = _concatenate(outputs)
         target = torch.cat(used)
         metrics = {"loss": float(torch.cat(losses).mean())}
-        metrics.update({name: value / len(output)
+        metrics.update({name: value / len(inputs)
                         for name, value in self.task.scores(output, target).items()})
         return Evaluation(
             metrics=metrics,
-            outputs=output.numpy(),
-            predictions=self.task.predict(output).numpy(),
+            outputs=map_output(torch.Tensor.numpy, output),
+            predictions=map_output(torch.Tensor.numpy, self.task.predict(output)),
             targets=None if targets is None else targets.numpy(),
             inputs=inputs.numpy(),
             hidden=[torch.cat([h[i] for h in hidden]).numpy()

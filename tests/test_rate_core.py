@@ -23,7 +23,8 @@ from snnsim.layers import (
     init_weight_,
 )
 from snnsim.params import NeuronParams
-from snnsim.registry import LAYERS, METRICS, MetricCallback, Registry
+from snnsim.registry import LAYERS, METRICS, TASKS, MetricCallback, Registry
+from snnsim.tasks import Classification
 from snnsim.training import Trainer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -348,3 +349,37 @@ def test_encoding_only_for_spiking_inputs():
 def test_a_resolved_rate_config_is_a_fixed_point():
     config = resolve_config(sine_config())
     assert resolve_config(copy.deepcopy(config)) == config
+
+
+class TwoHeadClassification(Classification):
+    """Both heads classify the same labels; loss the sum, accuracy of head "a"."""
+
+    type_name = "test_two_heads"
+
+    def per_sample_loss(self, output, labels):
+        return sum(super(TwoHeadClassification, self).per_sample_loss(out, labels)
+                   for out in output.values())
+
+    def predict(self, output):
+        return output["a"].argmax(1)
+
+
+def test_multi_head_run_trains_and_evaluates():
+    TASKS.register(TwoHeadClassification)
+    try:
+        raw = {"dataset": "yin_yang", "task": {"type": "test_two_heads"},
+               "network_layout": {"n_inputs": 4, "layers": [{"type": "linear", "size": 8}],
+                                  "heads": {"a": [{"type": "linear", "size": 3,
+                                                   "activation": "identity"}],
+                                            "b": [{"type": "linear", "size": 3,
+                                                   "activation": "identity"}]}},
+               "training_params": {"epoch_number": 1, "batch_size": 100}}
+        trainer = Trainer(resolve_config(raw), "cpu")
+        metrics = trainer.train_epoch()
+        assert 0 <= metrics["val_accuracy"] <= 1 and np.isfinite(metrics["train_loss"])
+        evaluation = trainer.evaluate("test")
+        assert set(evaluation.outputs) == {"a", "b"}
+        assert evaluation.outputs["b"].shape == (1000, 3)
+        assert evaluation.predictions.shape == (1000,)
+    finally:
+        TASKS._entries.pop("test_two_heads")
