@@ -39,6 +39,8 @@ Both layers count their activity during training (never during evaluation) for t
 from __future__ import annotations
 
 import math
+from typing import ClassVar
+
 import torch
 from torch import nn
 
@@ -211,10 +213,10 @@ class TrackedLinear(TrackedLayer, LinearLayer):
     """
 
     type_name = "tracked_linear"
-    config_fields = {**LINEAR_FIELDS, "type": Field((str,), "tracked_linear"),
+    config_fields: ClassVar[dict] = {**LINEAR_FIELDS, "type": Field((str,), "tracked_linear"),
                      **INHIBITION_FIELDS}
     kind = "rate"
-    example_entry = {"type": "tracked_linear", "size": 6, "inhibition": "interneuron",
+    example_entry: ClassVar[dict] = {"type": "tracked_linear", "size": 6, "inhibition": "interneuron",
                      "inhibition_signed": True}
 
     def __init__(self, n_inputs: int, entry: dict, context: LayerContext):
@@ -257,9 +259,9 @@ class TopKLinear(TrackedLayer):
     """Sparse-Distributed-Memory layer: unit-norm neurons, Top-K (module docstring)."""
 
     type_name = "topk_linear"
-    config_fields = TOPK_FIELDS
+    config_fields: ClassVar[dict] = TOPK_FIELDS
     kind = "rate"
-    example_entry = {"type": "topk_linear", "size": 8, "k": 3}
+    example_entry: ClassVar[dict] = {"type": "topk_linear", "size": 8, "k": 3}
     bias = None
 
     def __init__(self, n_inputs: int, entry: dict, context: LayerContext):

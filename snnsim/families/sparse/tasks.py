@@ -10,6 +10,7 @@ target the clean x, squared error; noise on at evaluation (`noise_at_eval`) as p
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import torch
 
@@ -33,10 +34,10 @@ class NoisyDenoising(Denoising):
     """De-noising with Gaussian or Laplace noise (module docstring)."""
 
     type_name = "noisy_denoising"
-    config_fields = {**Denoising.config_fields,
+    config_fields: ClassVar[dict] = {**Denoising.config_fields,
                      "noise": Field((str,), "gaussian", one_of(*NOISE_TYPES),
                                     ", ".join(NOISE_TYPES))}
-    example = {**Denoising.example}
+    example: ClassVar[dict] = {**Denoising.example}
 
     def batch(self, x: torch.Tensor, target: torch.Tensor | None, generator: torch.Generator,
               training: bool) -> tuple[torch.Tensor, torch.Tensor]:
