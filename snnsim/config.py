@@ -89,6 +89,8 @@ TRAINING_FIELDS = {
     "momentum": Field(NUMBER, 0.0, _non_negative, "a number >= 0"),
     "optimizer": Field((str,), "adam", lambda v: v.lower() in ("adam", "sgd", "none"),
                        "'adam', 'sgd' or 'none' (networks that learn only locally)"),
+    "dtype": Field((str,), "float64", lambda v: v in ("float64", "float32"),
+                   "'float64' or 'float32' (parameters, inputs and computation)"),
     "weight_decay": Field(NUMBER, 0.0, _non_negative,
                           "a number >= 0 (inside the update: p <- p - lr (g + weight_decay p))"),
     "max_grad_norm": Field(NUMBER + OFF, None, off_or_positive,

@@ -146,6 +146,8 @@ class Trainer:
         self.device = torch.device("cuda" if backend == "cuda" else "cpu")
         self.generator = torch.Generator().manual_seed(tp["torch_seed"])
         self.network = Network(config, self.generator)
+        self.dtype = getattr(torch, tp["dtype"])
+        self.network.to(self.device, self.dtype)
         self._datasets = dict(datasets or {})
         self._inputs: dict[str, torch.Tensor] = {}
         self.task = TASKS.get(config["task"]["type"])(config["task"], config)
@@ -156,7 +158,6 @@ class Trainer:
         self.settings = RunSettings(max_dw_norm=tp["max_dw_norm"],
                                     rounding_precision=tp["rounding_precision"],
                                     clip_weights_max=tp["clip_weights_max"])
-        self.network.to(self.device)
         self.epoch = 0
         self.bump_value = float(tp["weight_bumping_value"])
         self.last_bumped = -1
@@ -229,7 +230,8 @@ class Trainer:
                 raise ValueError(f"data set {data.name!r} has {data.n_inputs} inputs per "
                                  f"sample but network_layout.n_inputs is "
                                  f"{self.network.n_inputs}")
-            self._inputs[split] = torch.from_numpy(self.as_network_input(data.inputs))
+            self._inputs[split] = torch.from_numpy(self.as_network_input(data.inputs)).to(
+                self.dtype)
         return self._inputs[split]
 
     def as_network_input(self, values: np.ndarray) -> np.ndarray:
@@ -246,8 +248,9 @@ class Trainer:
     # -- one batch -------------------------------------------------------------------------
 
     def forward(self, x: torch.Tensor):
-        """(output, layer records) of the network on a batch (on the run's device)."""
-        return self.network(x.to(self.device), self.backends, self.settings)
+        """(output, layer records) of the network on a batch (on the run's device, in its
+        dtype)."""
+        return self.network(x.to(self.device, self.dtype), self.backends, self.settings)
 
     def _spike_noise(self, t_in: torch.Tensor) -> torch.Tensor:
         noise = self.config["training_params"]["training_noise"]

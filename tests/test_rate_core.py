@@ -383,3 +383,15 @@ def test_multi_head_run_trains_and_evaluates():
         assert evaluation.predictions.shape == (1000,)
     finally:
         TASKS._entries.pop("test_two_heads")
+
+
+@pytest.mark.parametrize("config", [sine_config(dtype="float32"),
+                                    {**yaml_raw("yin_yang_small.yaml")}])
+def test_float32_runs(config):
+    config = copy.deepcopy(config)
+    config["training_params"].update(dtype="float32", epoch_number=1, epoch_snapshots=[])
+    trainer = Trainer(resolve_config(config), "cpu")
+    assert all(p.dtype == torch.float32 for p in trainer.network.parameters())
+    metrics = trainer.train_epoch()
+    assert np.isfinite(metrics["train_loss"]) and np.isfinite(metrics["val_loss"])
+    assert trainer.evaluate("val").outputs.dtype == np.float32
