@@ -38,11 +38,9 @@ from __future__ import annotations
 import dataclasses
 import functools
 import gzip
-import http.client
 import math
 import os
 import struct
-import urllib.request
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -72,10 +70,6 @@ MNIST_SHAPE = (28, 28)
 MNIST_COUNTS = {"train": 60000, "t10k": 10000}
 MNIST_TRAIN_END = 50000  # train images 0..49,999 train, 50,000..59,999 validate
 T10K_SPLIT_TRAIN_END = 8000  # mnist_t10k_split: t10k 0..7,999 train, 8,000..9,999 val = test
-MNIST_MIRRORS: tuple[str, ...] = (
-    "https://ossci-datasets.s3.amazonaws.com/mnist/",
-    "https://storage.googleapis.com/cvdf-datasets/mnist/",
-)
 DATA_DIR_ENV = "SNNSIM_DATA_DIR"
 
 
@@ -298,46 +292,28 @@ def read_idx(path: str | os.PathLike, ndim: int | None = None) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape).copy()
 
 
-def _download_mnist_file(filename: str, target: Path) -> None:
-    """Fetch ``filename.gz`` from the first MNIST mirror that answers into ``target``."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".part")
-    errors = []
-    for mirror in MNIST_MIRRORS:
-        url = mirror + filename + ".gz"
-        try:
-            with urllib.request.urlopen(url, timeout=60) as response:
-                partial.write_bytes(response.read())
-            read_idx(partial)
-        except (OSError, ValueError, http.client.HTTPException) as err:
-            errors.append(f"{url}: {err}")
-            partial.unlink(missing_ok=True)
-            continue
-        partial.replace(target)
-        return
-    raise OSError(f"could not download {filename}.gz into {target.parent}:\n" + "\n".join(errors))
-
-
-def _mnist_path(data_dir: Path, filename: str, download: bool) -> Path:
-    """Path of an MNIST IDX file, raw or ``.gz``; downloads the ``.gz`` only if asked."""
+def _mnist_path(data_dir: Path, filename: str) -> Path:
+    """Path of an MNIST IDX file, raw or ``.gz``."""
     raw = data_dir / "mnist" / filename
     gz = raw.with_name(filename + ".gz")
     for candidate in (raw, gz):
         if candidate.is_file():
             return candidate
-    if download:
-        _download_mnist_file(filename, gz)
-        return gz
     raise FileNotFoundError(
-        f"MNIST file not found: {gz} (nor {raw}). Set the data directory with the `data_dir` "
-        f"config key or the {DATA_DIR_ENV} environment variable, or pass download=True (when "
-        f"online) to fetch it into {raw.parent}.")
+        f"MNIST file not found: {gz} (nor {raw}). Set the data directory with the "
+        f"`data.data_dir` config key or the {DATA_DIR_ENV} environment variable, or fetch the "
+        f"files into {raw.parent} with --download (config key `data.download: true`).")
 
 
-def _read_mnist(data_dir: Path, part: str, download: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Images uint8 [n, 28, 28] and labels int64 [n] of ``part`` ("train" or "t10k")."""
-    images_path = _mnist_path(data_dir, f"{part}-images-idx3-ubyte", download)
-    labels_path = _mnist_path(data_dir, f"{part}-labels-idx1-ubyte", download)
+def _read_mnist(data_dir: Path, part: str, options: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Images uint8 [n, 28, 28] and labels int64 [n] of ``part`` ("train" or "t10k");
+    fetched first (`snnsim.download`) if `options["download"]` and not there intact."""
+    if options["download"]:
+        from snnsim.download import download_mnist
+
+        download_mnist(data_dir, parts=(part,), base_url=options["download_url"])
+    images_path = _mnist_path(data_dir, f"{part}-images-idx3-ubyte")
+    labels_path = _mnist_path(data_dir, f"{part}-labels-idx1-ubyte")
     images = read_idx(images_path, ndim=3)
     labels = read_idx(labels_path, ndim=1)
     count = MNIST_COUNTS[part]
@@ -374,12 +350,12 @@ def _load_mnist_spikes(name: str, split: str, options: dict) -> Dataset:
     Inputs are grey levels u in 0..255: the 28x28 image for ``mnist``, the 16x16 resize
     for the others.
     """
-    data_dir, download = resolve_data_dir(options["data_dir"]), options["download"]
+    data_dir = resolve_data_dir(options["data_dir"])
     if name == "mnist_t10k_split":
         part, train_end = "t10k", T10K_SPLIT_TRAIN_END
     else:
         part, train_end = ("t10k", 0) if split == "test" else ("train", MNIST_TRAIN_END)
-    images, labels = _read_mnist(data_dir, part, download)
+    images, labels = _read_mnist(data_dir, part, options)
     rows = _mnist_rows(split, train_end)
     grey = images[rows] if name == "mnist" else resize_mnist_16x16(images[rows])
     inputs = grey.reshape(len(grey), -1).astype(np.float64)
@@ -396,12 +372,12 @@ def _load_mnist_values(split: str, options: dict) -> Dataset:
     val = test = 8,000..9,999; `split: full`: train images 0..49,999 / 50,000..59,999 /
     the t10k images. `normalise: standard` gives (u/255 - 0.1307) / 0.3081, `unit` u/255.
     """
-    data_dir, download = resolve_data_dir(options["data_dir"]), options["download"]
+    data_dir = resolve_data_dir(options["data_dir"])
     if options["split"] == "t10k":
         part, train_end = "t10k", T10K_SPLIT_TRAIN_END
     else:
         part, train_end = ("t10k", 0) if split == "test" else ("train", MNIST_TRAIN_END)
-    images, labels = _read_mnist(data_dir, part, download)
+    images, labels = _read_mnist(data_dir, part, options)
     rows = _mnist_rows(split, train_end)
     x = images[rows].reshape(-1, MNIST_SHAPE[0] * MNIST_SHAPE[1]).astype(np.float64) / 255.0
     if options["normalise"] == "standard":
@@ -456,6 +432,8 @@ class DatasetSpec:
 FILE_FIELDS = {
     "data_dir": Field((str, type(None)), None, None, "a folder holding mnist/*.gz"),
     "download": Field((bool,), False),
+    "download_url": Field((str, list, type(None)), None, None,
+                          "a mirror URL or a list of them (default: snnsim.download's)"),
 }
 # t = 0.15 + (1 - u / 255) * 1.85 with u = 0 (background) sent to +inf
 MNIST_16_ENCODING = latency(scale=255.0, invert=True, silent_value=0.0)

@@ -4,7 +4,7 @@
     download_mnist("data", parts=("t10k",), base_url="https://example.org/mnist/")
 
 Files go to ``<data_dir>/mnist/<name>.gz``, where `snnsim.datasets` reads them. Each file
-is tried from the mirrors in turn (`snnsim.datasets.MNIST_MIRRORS` unless `base_url` names
+is tried from the mirrors in turn (`MNIST_MIRRORS` unless `base_url` names
 others) and accepted only when
 
 * the response is complete (as many bytes as its Content-Length announced),
@@ -38,6 +38,10 @@ from pathlib import Path
 
 from snnsim.atomic import atomic_path
 
+MNIST_MIRRORS: tuple[str, ...] = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+)
 CHUNK_BYTES = 1 << 16
 TIMEOUT_S = 60.0
 
@@ -91,7 +95,7 @@ def download_mnist(data_dir: str | os.PathLike, parts: Iterable[str] = ("train",
     """Fetch the MNIST IDX files of `parts` ("train", "t10k") into ``<data_dir>/mnist/``.
 
     `base_url` is one mirror (a URL ending in "/", to which the file name is appended) or
-    several tried in turn; None: `snnsim.datasets.MNIST_MIRRORS`. `progress` shows a tqdm
+    several tried in turn; None: `MNIST_MIRRORS`. `progress` shows a tqdm
     bar per file on stderr. Files already present and intact are not fetched again.
     Returns the paths of the ``.gz`` files, images before labels, in the order of `parts`.
     Raises ValueError for an unknown part, DownloadError when a file cannot be fetched
@@ -116,8 +120,6 @@ def download_mnist(data_dir: str | os.PathLike, parts: Iterable[str] = ("train",
 
 def _mirrors(base_url: str | Sequence[str] | None) -> tuple[str, ...]:
     if base_url is None:
-        from snnsim.datasets import MNIST_MIRRORS  # at call time: datasets imports this module
-
         base_url = MNIST_MIRRORS
     mirrors = (base_url,) if isinstance(base_url, str) else tuple(base_url)
     if not mirrors or not all(isinstance(m, str) and m for m in mirrors):

@@ -131,9 +131,9 @@ def test_unreachable_server(tmp_path: Path):
 
 def test_mirrors_are_tried_in_turn(shared_data: Path, tmp_path: Path,
                                    monkeypatch: pytest.MonkeyPatch):
-    """Without base_url the mirrors of snnsim.datasets are used, the first that delivers."""
+    """Without base_url the default mirrors are used, the first that delivers."""
     with serve(shared_data / "mnist") as (url, requested):
-        monkeypatch.setattr(datasets, "MNIST_MIRRORS", (closed_port_url(), url))
+        monkeypatch.setattr(download, "MNIST_MIRRORS", (closed_port_url(), url))
         download_mnist(tmp_path, parts=("t10k",), progress=False, timeout=5)
     assert requested == ["/" + name for name in T10K]
 
@@ -172,3 +172,26 @@ def test_known_checksums_match_the_shipped_test_set(shared_data: Path):
     sizes = {name: f.size for name, f in download.MNIST_FILES.items()}
     assert sizes == {"train-images-idx3-ubyte": 47040016, "train-labels-idx1-ubyte": 60008,
                      "t10k-images-idx3-ubyte": 7840016, "t10k-labels-idx1-ubyte": 10008}
+
+
+def test_download_through_the_command_line(shared_data: Path, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture):
+    """`train --download` with the config's mirror: fetched, checked, trained on."""
+    import experiment
+
+    config = tmp_path / "linear.yaml"
+    config.write_text(
+        "dataset: mnist_values\n"
+        f"data: {{data_dir: {str(tmp_path / 'data')!r}, download_url: URL}}\n"
+        "network_layout: {n_inputs: 784, layers: [{type: linear, size: 10, "
+        "activation: identity}]}\n"
+        "training_params: {epoch_number: 1, batch_size: 500}\n")
+    with serve(shared_data / "mnist") as (url, requested):
+        config.write_text(config.read_text().replace("URL", repr(url)))
+        assert experiment.main(["train", str(config), "--output", str(tmp_path / "run"),
+                                "--quiet", "--no-plots"]) == 1
+        assert "--download" in capsys.readouterr().err  # the message says how to fetch
+        assert experiment.main(["train", str(config), "--output", str(tmp_path / "run2"),
+                                "--quiet", "--no-plots", "--download"]) == 0
+    assert sorted(requested) == sorted("/" + name for name in T10K)
+    assert "test accuracy" in capsys.readouterr().out
