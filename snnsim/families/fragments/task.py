@@ -1,0 +1,65 @@
+"""Task `line_completion` and its per-epoch monitor.
+
+The network (S1 `line_features`, S2 `lateral`) learns locally; the task only scores it.
+Its loss is the line error of the last step's cells against the drawn line:
+
+    L = mean over pixels p of | max over features and cells z(p) - image(p) |
+
+(the input is its own target). Every `monitor_every` epochs (0: never) the metric
+callback runs the published protocol (see `evaluation`) at `monitor_noise` on the
+evaluation lines and records val_noise_reduction, val_recall and val_precision.
+"""
+from __future__ import annotations
+
+import torch
+
+from snnsim.registry import METRICS, TASKS, MetricCallback
+from snnsim.schema import Field, non_negative
+from snnsim.tasks import TYPE_ONLY, Regression
+
+EXAMPLE_LAYERS = [
+    {"type": "line_features", "height": 16, "width": 16, "trainable": True},
+    {"type": "lateral", "height": 16, "width": 16, "alternative_cells": 2, "kernel_size": 5,
+     "timesteps": 2, "gamma": [1.2, 2.2]},
+]
+
+
+@TASKS.register
+class LineCompletion(Regression):
+    """Line completion with lateral cells (module docstring); primary metric the loss."""
+
+    type_name = "line_completion"
+    config_fields = {
+        **TYPE_ONLY,
+        "monitor_every": Field((int,), 10, non_negative, "an integer >= 0 (0: no monitor)"),
+        "monitor_noise": Field((int, float), 0.05, lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    }
+    example = {"dataset": "straight_lines",
+               "data": {"n_train": 12, "n_eval": 6, "size": 16},
+               "task": {"type": "line_completion", "monitor_every": 1},
+               "network_layout": {"n_inputs": 256, "layers": EXAMPLE_LAYERS}}
+
+    def batch(self, x: torch.Tensor, target, generator: torch.Generator, training: bool):
+        return x, x
+
+    def per_sample_loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        n_pixels = target.shape[1]
+        active = output.reshape(len(output), -1, n_pixels).amax(1)
+        return (active - target.to(active.dtype)).abs().mean(1)
+
+
+def _monitor_applies(trainer) -> bool:
+    return (isinstance(trainer.task, LineCompletion)
+            and trainer.task.entry["monitor_every"] > 0)
+
+
+def _monitor(trainer) -> dict[str, float]:
+    from snnsim.families.fragments.evaluation import evaluation_grid
+
+    if trainer.epoch % trainer.task.entry["monitor_every"]:
+        return {}
+    (row,) = evaluation_grid(trainer, noises=(trainer.task.entry["monitor_noise"],), gaps=(0,))
+    return {f"val_{key}": row[key] for key in ("noise_reduction", "recall", "precision")}
+
+
+METRICS.register(MetricCallback("line_completion", _monitor_applies, _monitor))
