@@ -1,0 +1,272 @@
+"""Subcommands on the results folder of a `spatial_multitask` run (`experiment.py <name>`):
+
+    record <results> [--split val] [--statistic mean|variance]
+        per task, the mean (or variance) of every unit's |activity| (sequential mode);
+        writes <results>/record_<statistic>.npz (layer_<k>: [T, units], tasks)
+    plot <results>
+        <results>/plots/spatial_positions.png (learned positions coloured by the task each
+        unit serves, connections by weight) and spatial_task_strength.png (sequential mode)
+    split <results> [--finetune N]
+        the greedy split into one sub-network per task (`analysis.py`); writes one results
+        folder per task, <results>/split/<task>/ (config.yaml, checkpoints/), that
+        `inference` reads, and <results>/split/assignment.npz; with --finetune N each
+        sub-network trains N more epochs on its own task, its removed weights kept at 0
+    score <results> [--split test]
+        every sub-network (from `split`, else split on the fly) and the full network on
+        every task; writes <results>/split_scores.csv and split_summary.yaml and prints
+        `separation: X.XXX` (mean silhouette of the positions by task, `costs.py`)
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from snnsim.checkpoint import save_checkpoint
+from snnsim.datasets import Dataset
+from snnsim.registry import COMMANDS, Command
+from snnsim.results import checkpoint_path, write_metrics_csv, write_text_atomic, write_yaml
+
+from .analysis import (
+    apply_subnetwork_,
+    greedy_assignment,
+    record_activity,
+    separation,
+    spatial_chain,
+    subnetwork_masks,
+    task_strength,
+)
+from .data import N_LABELS
+from .plots import positions_figure, strength_figure
+
+SPLIT_FOLDER = "split"
+SCORES_CSV = "split_scores.csv"
+SCORE_COLUMNS = ("network", "task", "accuracy", "full_accuracy", "fraction_of_full",
+                 "chance", "own_task")
+
+
+def _load(results: Path, epoch: int | None = None, backend: str | None = None):
+    from snnsim import runs
+
+    trainer = runs.load_trainer(results, epoch, backend)
+    spatial_chain(trainer.network)  # a clear error for networks that are not all spatial
+    if trainer.task.type_name != "spatial_multitask":
+        raise ValueError(f"{results}: a {trainer.task.type_name!r} run; these commands read "
+                         f"spatial_multitask runs")
+    return trainer
+
+
+def _add_results(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("results", type=Path, help="results folder of a spatial_multitask run")
+    parser.add_argument("--epoch", type=int, default=None, help="checkpoint (default: latest)")
+    parser.add_argument("--backend", default=None, help="default: the run's")
+
+
+# -- record ----------------------------------------------------------------------------------
+
+def _record_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_results(parser)
+    parser.add_argument("--split", default="val", choices=("train", "val", "test"))
+    parser.add_argument("--statistic", default="mean", choices=("mean", "variance"))
+
+
+def record(args: argparse.Namespace) -> Path:
+    trainer = _load(args.results, args.epoch, args.backend)
+    activity = record_activity(trainer, args.split, args.statistic)
+    path = Path(args.results) / f"record_{args.statistic}.npz"
+    np.savez(path, tasks=np.array(trainer.task.task_names),
+             **{f"layer_{k}": a for k, a in enumerate(activity)})
+    for k, a in enumerate(activity):
+        strong = (task_strength(a) > 0).sum(1)
+        print(f"layer {k}: {a.shape[1]} units; units stronger for "
+              + ", ".join(f"{name}: {n}" for name, n in zip(trainer.task.task_names, strong)))
+    print(f"record: {path}")
+    return path
+
+
+# -- plot ------------------------------------------------------------------------------------
+
+def _plot_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_results(parser)
+    parser.add_argument("--split", default="val", choices=("train", "val", "test"),
+                        help="split whose activity the strength map shows")
+
+
+def plot(args: argparse.Namespace) -> list[Path]:
+    trainer = _load(args.results, args.epoch, args.backend)
+    layers = spatial_chain(trainer.network)
+    names = trainer.task.task_names
+    folder = Path(args.results) / "plots"
+    folder.mkdir(parents=True, exist_ok=True)
+    figures = {"spatial_positions": positions_figure(
+        layers, greedy_assignment(layers, trainer.task.n_tasks), names)}
+    if trainer.task.mode == "sequential":
+        strengths = [task_strength(a) for a in record_activity(trainer, args.split, "mean")]
+        figures["spatial_task_strength"] = strength_figure(strengths, names)
+    written = []
+    for stem, figure in figures.items():
+        written.append(folder / f"{stem}.png")
+        figure.savefig(written[-1], dpi=120)
+    print(f"plots: {', '.join(str(p) for p in written)}")
+    return written
+
+
+# -- split -----------------------------------------------------------------------------------
+
+def _split_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_results(parser)
+    parser.add_argument("--finetune", type=int, default=0, metavar="N",
+                        help="train each sub-network N more epochs on its own task")
+
+
+def _own_task_data(trainer, task: int) -> dict[str, Dataset]:
+    """Sequential mode: the training split restricted to `task`'s samples."""
+    if trainer.task.mode != "sequential":
+        return {}
+    data = trainer.dataset("train")
+    keep = data.targets // N_LABELS == task
+    return {"train": Dataset(data.name, "train", data.inputs[keep], data.targets[keep],
+                             n_classes=data.n_classes)}
+
+
+def _finetune(trainer, masks: list[dict], epochs: int) -> None:
+    """Train `epochs` epochs with the removed weights held at zero: their gradients are
+    masked and the optimiser starts afresh (no momentum from the full run moves them)."""
+    layers = spatial_chain(trainer.network)
+    for layer, mask in zip(layers, masks):
+        for name, m in mask.items():
+            getattr(layer, name).register_hook(lambda g, m=m: g * m.to(g.dtype))
+    trainer.optimizer.state.clear()
+    for _ in range(epochs):
+        trainer.train_epoch()
+
+
+def split(args: argparse.Namespace) -> Path:
+    results = Path(args.results)
+    base = _load(results, args.epoch, args.backend)
+    layers = spatial_chain(base.network)
+    assignment = greedy_assignment(layers, base.task.n_tasks)
+    folder = results / SPLIT_FOLDER
+    folder.mkdir(exist_ok=True)
+    np.savez(folder / "assignment.npz", tasks=np.array(base.task.task_names),
+             **{f"layer_{k}": a for k, a in enumerate(assignment)})
+    checkpoint = base.checkpoint()
+    for t, name in enumerate(base.task.task_names):
+        from snnsim.training import Trainer
+
+        trainer = Trainer(base.config, base.backend_name, datasets=_own_task_data(base, t))
+        trainer.restore(checkpoint)
+        sub = spatial_chain(trainer.network)
+        masks = subnetwork_masks(sub, assignment, t)
+        apply_subnetwork_(sub, masks)
+        if args.finetune:
+            _finetune(trainer, masks, args.finetune)
+        out = folder / name
+        out.mkdir(exist_ok=True)
+        write_yaml(out / "config.yaml", trainer.config)
+        write_metrics_csv(out / "metrics.csv", trainer.history)
+        save_checkpoint(checkpoint_path(out, trainer.epoch), trainer.checkpoint())
+        units = [int((a == t).sum()) for a in assignment]
+        print(f"{name}: units per layer {units}" + (f", fine-tuned {args.finetune} epochs"
+                                                    if args.finetune else "")
+              + f" -> {out}")
+    return folder
+
+
+# -- score -----------------------------------------------------------------------------------
+
+def _score_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_results(parser)
+    parser.add_argument("--split", default="test", choices=("train", "val", "test"))
+
+
+def _per_task(trainer, split_name: str) -> list[float]:
+    metrics = trainer.evaluate(split_name).metrics
+    return [metrics[f"accuracy_{name}"] for name in trainer.task.task_names]
+
+
+def _chance(trainer, split_name: str) -> list[float]:
+    """1 / (number of labels a task uses in this split)."""
+    targets = trainer.dataset(split_name).targets
+    task = trainer.task
+    if task.mode == "sequential":
+        which, label = task.split_target(torch.from_numpy(targets))
+        return [1.0 / len(torch.unique(label[which == t])) for t in range(task.n_tasks)]
+    return [1.0 / len(np.unique(targets[:, t])) for t in range(task.n_tasks)]
+
+
+def score_rows(base, subnetworks: dict[str, object], split_name: str) -> list[dict]:
+    """Rows of split_scores.csv: the full network and every sub-network on every task."""
+    names = base.task.task_names
+    full = _per_task(base, split_name)
+    chance = _chance(base, split_name)
+    rows = []
+    for network, trainer in [("full", base), *subnetworks.items()]:
+        accuracies = full if trainer is base else _per_task(trainer, split_name)
+        for t, name in enumerate(names):
+            rows.append({"network": network, "task": name, "accuracy": accuracies[t],
+                         "full_accuracy": full[t],
+                         "fraction_of_full": accuracies[t] / full[t] if full[t] else np.nan,
+                         "chance": chance[t], "own_task": network in ("full", name)})
+    return rows
+
+
+def _subnetworks(results: Path, base) -> dict[str, object]:
+    from snnsim import runs
+
+    layers = spatial_chain(base.network)
+    assignment = greedy_assignment(layers, base.task.n_tasks)
+    out = {}
+    for t, name in enumerate(base.task.task_names):
+        folder = results / SPLIT_FOLDER / name
+        if (folder / "checkpoints").is_dir():
+            out[name] = runs.load_trainer(folder, None, base.backend_name)
+            continue
+        trainer = copy.copy(base)
+        trainer.network = copy.deepcopy(base.network)
+        sub = spatial_chain(trainer.network)
+        apply_subnetwork_(sub, subnetwork_masks(sub, assignment, t))
+        out[name] = trainer
+    return out
+
+
+def score(args: argparse.Namespace) -> float:
+    results = Path(args.results)
+    base = _load(results, args.epoch, args.backend)
+    rows = score_rows(base, _subnetworks(results, base), args.split)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=SCORE_COLUMNS)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in row.items()})
+    write_text_atomic(results / SCORES_CSV, buffer.getvalue())
+    layers = spatial_chain(base.network)
+    mean, per_layer = separation(layers, greedy_assignment(layers, base.task.n_tasks))
+    write_yaml(results / "split_summary.yaml", {
+        "split": args.split, "separation": mean,
+        "separation_per_layer": [float(s) for s in per_layer],
+        "scores": [{k: (float(v) if isinstance(v, (float, np.floating)) else v)
+                    for k, v in row.items()} for row in rows]})
+    print(buffer.getvalue().rstrip())
+    print("separation per layer: " + ", ".join(f"{s:.3f}" for s in per_layer))
+    print(f"separation: {mean:.3f}")
+    return mean
+
+
+for _command in (
+    Command("record", "spatial networks: per task, the mean or variance of each unit's "
+            "activity (record_<statistic>.npz)", _record_arguments, record),
+    Command("plot", "spatial networks: learned positions coloured by task, connections by "
+            "weight, and the per-task strength map", _plot_arguments, plot),
+    Command("split", "spatial networks: greedy split into one sub-network per task "
+            "(<results>/split/<task>/), optional fine-tuning", _split_arguments, split),
+    Command("score", "spatial networks: every sub-network and the full network on every "
+            "task (split_scores.csv) and the separation of the positions", _score_arguments,
+            score),
+):
+    COMMANDS.register(_command)
