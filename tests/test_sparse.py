@@ -305,7 +305,7 @@ def _mnist_run(sigma: float, monkeypatch, shared_data: Path, epochs: int = 1,
                layer: dict | None = None) -> Trainer:
     monkeypatch.setenv("SNNSIM_DATA_DIR", str(shared_data))
     config = resolve_config({
-        "dataset": "mnist_values", "data": {"normalise": "unit"},
+        "dataset": "mnist_unlabelled", "data": {"normalise": "unit"},
         "task": {"type": "denoising", "noise_std": sigma},
         "network_layout": {"n_inputs": 784, "layers": [
             layer or {"type": "tracked_linear", "size": 48, "init": "uniform"},
@@ -385,3 +385,11 @@ def test_sparse_summary_table(tmp_path: Path, capsys):
     groups = commands.active_vs_sigma_groups(rows)
     assert groups["tracked_linear, 1000 units"] == [(0.0, 0.6), (0.8, 0.1)]
     assert "sparse_summary.csv" in capsys.readouterr().out
+
+
+def test_mnist_unlabelled_is_mnist_values_without_labels(shared_data: Path):
+    options = {"data_dir": str(shared_data), "normalise": "unit"}
+    plain = load_dataset("mnist_unlabelled", "val", options=options)
+    labelled = load_dataset("mnist_values", "val", options=options)
+    assert np.array_equal(plain.inputs, labelled.inputs)
+    assert plain.targets is None and plain.n_classes is None

@@ -10,9 +10,14 @@ by a permutation drawn from `seed`:
 
 The values are used as stored (cast to float64); no targets (de-noising reconstructs
 the input). The published runs used 256-dimensional ConvMixer latents of CIFAR-10.
+
+``mnist_unlabelled``: `mnist_values` (same options, same splits) without its labels, for
+de-noising: the clean input is the only target, so what reads a split's targets (the
+regression plot of `eval`) sees the images, not the class labels.
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +73,16 @@ def _load_npy_vectors(split: str, options: dict) -> Dataset:
         raise ValueError(f"npy_vectors: {path} holds non-finite values")
     return Dataset("npy_vectors", split, values, None)
 
+
+def _load_mnist_unlabelled(split: str, options: dict) -> Dataset:
+    labelled = DATASETS.get("mnist_values").load(split, options)
+    return dataclasses.replace(labelled, name="mnist_unlabelled", targets=None, n_classes=None)
+
+
+DATASETS.register(DatasetSpec(
+    "mnist_unlabelled", _load_mnist_unlabelled,
+    {**DATASETS.get("mnist_values").fields}, task="denoising",
+    description="mnist_values without labels (de-noising: the image is the target)"))
 
 DATASETS.register(DatasetSpec("npy_vectors", _load_npy_vectors, {
     "data_dir": Field((str, type(None)), None, None, "a folder (relative paths start there)"),
