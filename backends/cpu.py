@@ -25,20 +25,33 @@ converges to the root of the torch backend's Newton iteration, in about a third 
 the evaluations. Per-neuron interval factors take two transcendental calls, not
 four (`_two_call_factors`).
 
-The batch is split into one contiguous chunk per thread (of at least
-PARALLEL_MIN_SAMPLES samples), so results do not depend on scheduling. Kernels are
-compiled on first use and cached on disk (the hw package's kernels compile in
-`sorted_finite_inputs`: clear hw/__pycache__/*.nb* too after changing it). Computation
-is in float64 whatever the input dtype; results are cast back.
+The batch is split into one contiguous chunk per thread (`numba.get_num_threads()`
+chunks of at least PARALLEL_MIN_SAMPLES samples), so results do not depend on
+scheduling. The chunks run on Python threads (the first in the calling thread): the
+compiled chunk functions release the GIL (`nogil`). This is deliberately not numba's
+`parallel=True`/`prange`: its parfor compilation more than doubled the one-time
+compilation of a first run (see `benchmarks/bench_first_run.py`), and its worker threads
+degrade badly when the machine is oversubscribed.
+
+Compilation. Kernels are compiled on first use and cached on disk (`cache=True`;
+NUMBA_CACHE_DIR moves the cache). Everything is compiled for float64 C-contiguous arrays
+only (inputs are converted), and call arguments are kept non-literal (`np.int64(0)`
+rather than `0`) so that numba compiles each helper for one signature, not also for the
+literal values it sees first. The hw package's kernels compile in `sorted_finite_inputs`:
+clear hw/__pycache__/*.nb* too after changing it. Computation is in float64 whatever the
+input dtype; results are cast back.
 """
 from __future__ import annotations
 
+import functools
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
 import torch
-from numba import njit, prange, types
+from numba import njit, types
 from numba.extending import overload
 
 from snnsim.constants import (  # noqa: F401 (REGIME_CODES: re-exported for the cuda backend)
@@ -162,7 +175,7 @@ def sorted_finite_inputs(times, keys, index, scratch_keys, scratch_index, counts
     where the times are so unevenly spread that a bucket overflows, a merge sort takes
     over. The other arguments are a `sort_workspace(len(times))`.
     """
-    n = 0
+    n = np.int64(0)  # not a literal: callees compile for int64 only
     for i in range(times.shape[0]):
         keys[n] = times[i]
         index[n] = i
@@ -196,13 +209,38 @@ def sorted_finite_inputs(times, keys, index, scratch_keys, scratch_index, counts
             counts[bucket] += 1
         _insertion_sort(scratch_keys, scratch_index, n, keys, index)
     else:
-        order = np.argsort(keys[:n], kind="mergesort")
-        for a in range(n):
-            scratch_keys[a] = keys[order[a]]
-            scratch_index[a] = index[order[a]]
-        keys[:n] = scratch_keys[:n]
-        index[:n] = scratch_index[:n]
+        _merge_sort(keys, index, n, scratch_keys, scratch_index)
     return n
+
+
+@njit(cache=True, error_model="numpy")
+def _merge_sort(keys, index, n, scratch_keys, scratch_index):
+    """Stable bottom-up merge sort of keys[:n] (with index[:n]) in place, through the scratch
+    arrays: on ties the earlier entry stays first, as np.argsort(kind="mergesort") orders."""
+    width = 1
+    src_keys, src_index, dst_keys, dst_index = keys, index, scratch_keys, scratch_index
+    in_scratch = False
+    while width < n:
+        for lo in range(0, n, 2 * width):
+            mid = min(lo + width, n)
+            hi = min(lo + 2 * width, n)
+            a, b = lo, mid
+            for out in range(lo, hi):
+                if b >= hi or (a < mid and src_keys[a] <= src_keys[b]):
+                    dst_keys[out] = src_keys[a]
+                    dst_index[out] = src_index[a]
+                    a += 1
+                else:
+                    dst_keys[out] = src_keys[b]
+                    dst_index[out] = src_index[b]
+                    b += 1
+        src_keys, src_index, dst_keys, dst_index = dst_keys, dst_index, src_keys, src_index
+        in_scratch = not in_scratch
+        width *= 2
+    if in_scratch:
+        for a in range(n):
+            keys[a] = src_keys[a]
+            index[a] = src_index[a]
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -335,6 +373,32 @@ def _chunks(batch: int) -> np.ndarray:
     return np.arange(n + 1, dtype=np.int64) * batch // n
 
 
+@functools.cache
+def _thread_pool(workers: int, pid: int) -> ThreadPoolExecutor:
+    """The threads that run all chunks but the first (which runs in the calling thread).
+    Keyed by process id: a forked child has none of its parent's threads."""
+    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="snnsim-cpu")
+
+
+def _run_chunks(chunk_function, bounds: np.ndarray, before: tuple, after) -> None:
+    """chunk_function(*before, first, last, *after(c)) for each chunk c of `bounds`, in
+    parallel: the compiled chunk functions release the GIL (nogil). Chunk c writes only
+    its own samples' rows and its own `after(c)` arrays, so the results do not depend on
+    the threads' timing."""
+    n = bounds.shape[0] - 1
+    calls = [(*before, int(bounds[c]), int(bounds[c + 1]), *after(c)) for c in range(n)]
+    if n == 1:
+        chunk_function(*calls[0])
+        return
+    pool = _thread_pool(n - 1, os.getpid())
+    futures = [pool.submit(chunk_function, *args) for args in calls[1:]]
+    try:
+        chunk_function(*calls[0])
+    finally:
+        for future in futures:
+            future.result()
+
+
 @njit(cache=True, error_model="numpy", inline="always")  # no call overhead
 def _walk_interval(D, U, drive_left, out, flagged, candidates, t_k, delta, decay_m, kernel,
                    decay_s, tau_m, tau_s, regime):
@@ -380,19 +444,11 @@ def _walk_interval(D, U, drive_left, out, flagged, candidates, t_k, delta, decay
     return n_fired
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
-def _forward_kernel(t_in, w, tau_m, tau_s, drive, regime, bounds, t_out, order, n_finite_out):
-    """t_out[b] for every sample; where order has rows, also each sample's finite inputs in
-    time order (order[b, :n_finite_out[b]]) for the backward pass. One chunk per thread."""
-    for chunk in prange(bounds.shape[0] - 1):
-        _forward_chunk(t_in, w, tau_m, tau_s, drive, regime, bounds[chunk], bounds[chunk + 1],
-                       t_out, order, n_finite_out)
-
-
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy", nogil=True)
 def _forward_chunk(t_in, w, tau_m, tau_s, drive, regime, first, last, t_out, order,
                    n_finite_out):
-    """`_forward_kernel` for the samples first <= b < last, in this thread."""
+    """t_out[b] for the samples first <= b < last; where order has rows, also each sample's
+    finite inputs in time order (order[b, :n_finite_out[b]]) for the backward pass."""
     n_in = t_in.shape[1]
     n_out = w.shape[1]
     per_neuron_tau = tau_m.shape[0] > 1
@@ -412,13 +468,15 @@ def _forward_chunk(t_in, w, tau_m, tau_s, drive, regime, first, last, t_out, ord
         n_finite = sorted_finite_inputs(t_in[b], keys, index, scratch_keys, scratch_index,
                                          counts)
         if order.shape[0] > 0:
-            order[b, :n_finite] = index[:n_finite]
+            for k in range(n_finite):
+                order[b, k] = index[k]
             n_finite_out[b] = n_finite
         out = t_out[b]
-        D[:] = 0.0
-        U[:] = 0.0
-        drive_left[:] = drive
-        out[:] = math.inf
+        for j in range(n_out):
+            D[j] = 0.0
+            U[j] = 0.0
+            drive_left[j] = drive[j]
+            out[j] = math.inf
         n_fired = 0
         n_factors = 0  # intervals whose shared factors are computed, a block at a time
         for k in range(n_finite):
@@ -486,22 +544,12 @@ def _count_before(keys, n, t):
     return base + (keys[base] < t)
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
-def _backward_kernel(t_in, w, t_out, grad_t_out, tau_m, tau_s, drive, max_dw_norm, bounds,
-                     order, n_finite_in, grad_t_in, grad_w_parts):
-    """grad_w_parts[chunk] for every chunk of the batch, and grad_t_in unless it has no rows.
-    Each sample's inputs are sorted here unless order (from the forward pass) has rows. One
-    chunk per thread."""
-    for chunk in prange(bounds.shape[0] - 1):
-        _backward_chunk(t_in, w, t_out, grad_t_out, tau_m, tau_s, drive, max_dw_norm,
-                        bounds[chunk], bounds[chunk + 1], order, n_finite_in, grad_t_in,
-                        grad_w_parts[chunk])
-
-
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def _backward_chunk(t_in, w, t_out, grad_t_out, tau_m, tau_s, drive, max_dw_norm, first, last,
                     order, n_finite_in, grad_t_in, grad_w):
-    """`_backward_kernel` for the samples first <= b < last, in this thread; adds to grad_w."""
+    """Adds the weight gradient of the samples first <= b < last to grad_w, and writes their
+    input-time gradient to grad_t_in unless it has no rows. Each sample's inputs are sorted
+    here unless order (from the forward pass) has rows."""
     n_in = t_in.shape[1]
     n_out = w.shape[1]
     per_neuron_tau = tau_m.shape[0] > 1
@@ -536,7 +584,7 @@ def _backward_chunk(t_in, w, t_out, grad_t_out, tau_m, tau_s, drive, max_dw_norm
         # Last causal input (t_i < t*) of each neuron that passes a gradient, the
         # kernel and synaptic factor there, and the neurons grouped by that input:
         # starting[first_starting[k]:first_starting[k + 1]].
-        top = -1
+        top = np.int64(-1)  # not a literal (see sorted_finite_inputs)
         first_starting[:n_finite + 1] = 0
         spikes = t_out[b]
         if n_out >= MANY_NEURONS:  # count the inputs before each spike, input by input
@@ -577,7 +625,7 @@ def _backward_chunk(t_in, w, t_out, grad_t_out, tau_m, tau_s, drive, max_dw_norm
         # Walk backwards: kernels[k, j] = K(t*_j - t_k) and synaptics[k, j] =
         # e^{-(t*_j - t_k)/tau_s} for causal inputs, 0 for the others.
         if not per_neuron_tau:
-            _shared_interval_factors(keys, top + 1, 0, top, tau_m[0], tau_s[0],
+            _shared_interval_factors(keys, top + 1, np.int64(0), top, tau_m[0], tau_s[0],
                                      interval_decay_m, interval_kernel, interval_decay_s)
         for k in range(top, -1, -1):
             kernel_row = kernels[k]
@@ -667,10 +715,7 @@ def _forward(t_in, w, params, keep_order):
     n_finite = np.empty(batch if keep_order else 0, dtype=np.int32)
     bounds = _chunks(batch)
     args = (_numpy64(t_in), _numpy64(w), tau_m, tau_s, drive, regime_code(params.regime))
-    if bounds.shape[0] > 2:
-        _forward_kernel(*args, bounds, t_out, order, n_finite)
-    else:
-        _forward_chunk(*args, 0, batch, t_out, order, n_finite)
+    _run_chunks(_forward_chunk, bounds, args, lambda c: (t_out, order, n_finite))
     state = (order, n_finite) if keep_order else None
     return torch.from_numpy(t_out).to(dtype=t_in.dtype, device=t_in.device), state
 
@@ -695,9 +740,7 @@ def backward_with_state(state, t_in: torch.Tensor, w: torch.Tensor, t_out: torch
     grad_w_parts = np.zeros((bounds.shape[0] - 1,) + tuple(w.shape))
     args = (_numpy64(t_in), _numpy64(w), _numpy64(t_out), _numpy64(grad_t_out), tau_m, tau_s,
             drive, -1.0 if max_dw_norm is None else float(max_dw_norm))
-    if bounds.shape[0] > 2:
-        _backward_kernel(*args, bounds, order, n_finite, grad_t_in, grad_w_parts)
-    else:
-        _backward_chunk(*args, 0, t_in.shape[0], order, n_finite, grad_t_in, grad_w_parts[0])
+    _run_chunks(_backward_chunk, bounds, args,
+                lambda c: (order, n_finite, grad_t_in, grad_w_parts[c]))
     as_tensor = (lambda x, like: torch.from_numpy(x).to(dtype=like.dtype, device=like.device))
     return (as_tensor(grad_t_in, t_in) if input_grad else None), as_tensor(grad_w_parts.sum(0), w)
