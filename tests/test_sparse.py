@@ -384,6 +384,8 @@ def test_sparse_summary_table(tmp_path: Path, capsys):
     assert (tmp_path / "plots" / "active_fraction_vs_sigma.png").is_file()
     groups = commands.active_vs_sigma_groups(rows)
     assert groups["tracked_linear, 1000 units"] == [(0.0, 0.6), (0.8, 0.1)]
+    rows[0]["status"] = "running"
+    assert commands.active_vs_sigma_groups(rows)["tracked_linear, 1000 units"] == [(0.8, 0.1)]
     assert "sparse_summary.csv" in capsys.readouterr().out
 
 

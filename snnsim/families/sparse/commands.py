@@ -7,7 +7,7 @@ metrics.csv) and writes
   dead_fraction, activity_entropy, enc_dec_cosine, loss (the last epoch's validation
   loss, noise on), test_loss, epochs, seconds (training time);
 * ``plots/active_fraction_vs_sigma.png``: active fraction against sigma, one line per
-  layer type and k, with the published curve for reference;
+  layer type and k (complete points only), with the published curve for reference;
 
 and prints the table. Points still running or failed are listed with status only.
 """
@@ -99,6 +99,8 @@ def _as_float(value) -> float:
 def active_vs_sigma_groups(rows: list[dict]) -> dict[str, list[tuple[float, float]]]:
     groups: dict[str, list[tuple[float, float]]] = {}
     for row in rows:
+        if row.get("status") != "ok":  # points still training are left out of the figure
+            continue
         sigma, fraction = _as_float(row.get("sigma")), _as_float(row.get("active_fraction"))
         if math.isfinite(sigma) and math.isfinite(fraction):
             label = f"{row['layer']}, {row['width']} units"
