@@ -60,6 +60,7 @@ class Layer(nn.Module):
     config_fields: ClassVar[dict[str, Field]]
     kind: ClassVar[str]
     example_entry: ClassVar[dict]  # a small valid entry: docs and the conformance tests
+    random_init: ClassVar[bool] = True  # False: its initial state does not depend on the seed
 
     def __init__(self, n_inputs: int, entry: dict):
         super().__init__()

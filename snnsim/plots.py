@@ -499,7 +499,8 @@ def write_all(trainer, folder: Path, map_resolution: int = MAP_RESOLUTION) -> li
     for name, plot in PLOTS.items():
         if not plot.applies(trainer):
             continue
-        figures = plot.draw(trainer, evaluations, {"map_resolution": map_resolution})
+        figures = plot.draw(trainer, evaluations, {"map_resolution": map_resolution,
+                                                   "plots_dir": folder})
         for stem, figure in figures.items():
             path = folder / f"{stem}.png"
             figure.savefig(path, dpi=DPI)

@@ -96,7 +96,8 @@ class Command:
 class Plot:
     """Plots `eval` draws when `applies(trainer)`: `draw(trainer, evaluations, options)`
     returns {file stem: matplotlib Figure}; `evaluations` holds the train/val/test
-    `Evaluation`s (hidden layers kept), `options` e.g. {"map_resolution": 100}."""
+    `Evaluation`s (hidden layers kept), `options` {"map_resolution": 100, "plots_dir":
+    the folder the figures go to (a plot may write a table beside them)}."""
 
     name: str
     applies: Callable[[Any], bool]
