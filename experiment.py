@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=__doc__.split("\n\n")[1],
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log details (retries, ...)")
+    parser.add_argument("--threads", type=int, metavar="N",
+                        help="CPU threads torch may use (default: torch's choice); 1 is often "
+                             "fastest for small rate networks on a busy machine")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("train", help="train a network from a YAML config into a new results "
@@ -194,6 +197,13 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     user_errors = _user_errors()
+    if args.threads is not None:
+        if args.threads < 1:
+            print(f"error: --threads {args.threads}: expected a count >= 1", file=sys.stderr)
+            return 2
+        import torch
+
+        torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:

@@ -107,7 +107,8 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
             raise CheckpointError(f"checkpoint {path} has format version {version}; this "
                                   f"snnsim reads up to {FORMAT_VERSION}")
         try:
-            parameters = {name: torch.from_numpy(ds[()]) for name, ds in f["parameters"].items()}
+            parameters = {name: torch.from_numpy(np.asarray(ds[()]))
+                          for name, ds in f["parameters"].items()}
             optimizer = None
             if "optimizer" in f:
                 state = {int(i): {k: torch.from_numpy(np.asarray(v[()])) for k, v in g.items()}

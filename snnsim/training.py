@@ -56,7 +56,8 @@ class Evaluation:
                                  # {head: [n, n_head]} for a multi-head network
     predictions: np.ndarray | dict  # [n] classes (-1: the selected output did not spike),
                                     # or the outputs for regression
-    targets: np.ndarray | None   # labels / regression targets
+    targets: np.ndarray          # what the loss compared with: labels, regression targets,
+                                 # the clean inputs of de-noising
     inputs: np.ndarray           # the network's inputs (spike times for spiking networks)
     hidden: list[np.ndarray] = field(default_factory=list)  # only if asked: per hidden layer
 
@@ -406,7 +407,7 @@ class Trainer:
             metrics=metrics,
             outputs=map_output(torch.Tensor.numpy, output),
             predictions=map_output(torch.Tensor.numpy, self.task.predict(output)),
-            targets=None if targets is None else targets.numpy(),
+            targets=target.numpy(),
             inputs=inputs.numpy(),
             hidden=[torch.cat([h[i] for h in hidden]).numpy()
                     for i in range(len(hidden[0]))] if hidden else [],

@@ -219,7 +219,9 @@ def test_denoising_target_is_the_clean_input():
     assert torch.equal(target, x)
     assert float((noisy - x).std()) == pytest.approx(0.5, rel=0.1)
     # evaluation draws the same noise every time: reproducible scores
-    assert trainer.evaluate("val").metrics == trainer.evaluate("val").metrics
+    evaluation = trainer.evaluate("val")
+    assert evaluation.metrics == trainer.evaluate("val").metrics
+    np.testing.assert_array_equal(evaluation.targets, trainer.dataset("val").inputs)
 
 
 def test_multi_head_network_shares_its_trunk():
