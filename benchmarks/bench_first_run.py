@@ -10,6 +10,13 @@ data loading and evaluation not included); the whole command's wall time is prin
 as well. The figure of merit is the ratio of the medians, cold / warm (target: at most
 1.3 for the 300-epoch Yin-Yang run).
 
+Wall times swing with the machine's load; the CPU time of each run (user + system, all
+its threads) does much less. The first run's extra CPU time over a warm run is the
+compilation, which is single-threaded: on an idle machine it is also the first run's
+extra wall time. So the script also prints (warm training + extra CPU) / warm training:
+the ratio an idle machine with this warm training time would see (with the warm time of
+a loaded machine it is too optimistic; take the warm time of an idle run there).
+
     python benchmarks/bench_first_run.py [--config experiment_configs/yin_yang.yaml]
                                          [--epochs N] [--repeats 3] [--backend cpu]
 
@@ -21,6 +28,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -34,21 +42,29 @@ ROOT = Path(__file__).resolve().parents[1]
 TARGET_RATIO = 1.3
 
 
+def _children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_once(config: str, epochs: int | None, backend: str, cache_dir: Path,
-             output: Path) -> tuple[float, float]:
-    """(training seconds, wall seconds) of one `experiment.py train` in a fresh process."""
+             output: Path) -> tuple[float, float, float]:
+    """(training seconds, wall seconds, CPU seconds) of one `experiment.py train` in a fresh
+    process."""
     command = [sys.executable, str(ROOT / "experiment.py"), "train", config, "--no-plots",
                "--backend", backend, "--output", str(output)]
     if epochs is not None:
         command += ["--epochs", str(epochs)]
     env = dict(os.environ, NUMBA_CACHE_DIR=str(cache_dir))
-    start = time.perf_counter()
-    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    cpu_start, start = _children_cpu_seconds(), time.perf_counter()
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
+                            check=False)
     wall = time.perf_counter() - start
+    cpu = _children_cpu_seconds() - cpu_start
     if result.returncode != 0:
         sys.exit(f"{' '.join(command)} failed ({result.returncode}):\n{result.stderr[-3000:]}")
     summary = yaml.safe_load((output / "summary.yaml").read_text())
-    return float(summary["training_seconds"]), wall
+    return float(summary["training_seconds"]), wall, cpu
 
 
 def main() -> None:
@@ -69,7 +85,8 @@ def main() -> None:
                 runs.append(run_once(args.config, args.epochs, args.backend, cache,
                                      Path(tmp) / f"run_{repeat}_{label}"))
                 print(f"repeat {repeat + 1}/{args.repeats} {label}: training "
-                      f"{runs[-1][0]:.2f} s, whole command {runs[-1][1]:.2f} s", flush=True)
+                      f"{runs[-1][0]:.2f} s, whole command {runs[-1][1]:.2f} s wall, "
+                      f"{runs[-1][2]:.2f} s CPU", flush=True)
 
     def median(runs, i):
         return statistics.median(r[i] for r in runs)
@@ -84,10 +101,11 @@ def main() -> None:
           + f" --repeats {args.repeats}` ({epochs}, backend {args.backend}, median of "
           f"{args.repeats})")
     print()
-    print("| run | training s | whole command s |")
-    print("| --- | ---: | ---: |")
-    print(f"| first (empty kernel cache) | {median(cold, 0):.2f} | {median(cold, 1):.2f} |")
-    print(f"| later (cached kernels) | {median(warm, 0):.2f} | {median(warm, 1):.2f} |")
+    print("| run | training s | whole command s | whole command CPU s |")
+    print("| --- | ---: | ---: | ---: |")
+    for label, runs in (("first (empty kernel cache)", cold), ("later (cached kernels)", warm)):
+        print(f"| {label} | {median(runs, 0):.2f} | {median(runs, 1):.2f} | "
+              f"{median(runs, 2):.2f} |")
     ratio = median(cold, 0) / median(warm, 0)
     pairs = sorted(c[0] / w[0] for c, w in zip(cold, warm))
     verdict = "meets" if ratio <= TARGET_RATIO else "MISSES"
@@ -96,6 +114,10 @@ def main() -> None:
           f"{verdict} <= {TARGET_RATIO}); first-run extra: "
           f"{median(cold, 0) - median(warm, 0):.1f} s of training, "
           f"{median(cold, 1) - median(warm, 1):.1f} s of the whole command")
+    extra_cpu = median(cold, 2) - median(warm, 2)
+    idle_ratio = (median(warm, 0) + extra_cpu) / median(warm, 0)
+    print(f"first-run extra CPU time (the compilation): {extra_cpu:.1f} s; "
+          f"(warm training + extra CPU) / warm training = {idle_ratio:.2f}")
 
 
 if __name__ == "__main__":
