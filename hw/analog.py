@@ -120,11 +120,15 @@ def chip_mac(x_int: torch.Tensor, w_int: torch.Tensor, gain: torch.Tensor, num_s
     the chip's ideal model, differentiable by autograd.
     """
     batch, n_inputs = x_int.shape
-    k = n_blocks(n_inputs)
-    pad = k * BLOCK_ROWS - n_inputs
-    xb = torch.nn.functional.pad(x_int, (0, pad)).reshape(batch, k, BLOCK_ROWS).transpose(0, 1)
-    wb = torch.nn.functional.pad(w_int, (0, 0, 0, pad)).reshape(k, BLOCK_ROWS, -1)
-    v = torch.bmm(xb, wb) * (gain * num_sends)[:, None, :]          # [K, B, M]
+    full = n_inputs // BLOCK_ROWS * BLOCK_ROWS
+    partial = []
+    if full:    # the full blocks as one batched product over views (w_int is not copied)
+        xb = x_int[:, :full].reshape(batch, -1, BLOCK_ROWS).transpose(0, 1)
+        partial.append(torch.bmm(xb, w_int[:full].reshape(-1, BLOCK_ROWS, w_int.shape[1])))
+    if full < n_inputs:
+        partial.append((x_int[:, full:] @ w_int[full:])[None])
+    v = torch.cat(partial) if len(partial) > 1 else partial[0]
+    v = v * (gain * num_sends)[:, None, :]                             # [K, B, M]
     if noise is not None:
         v = v + noise
     readout = torch.floor(v) if digitise else v
@@ -174,7 +178,8 @@ class MockAnalogConnection:
         noise = None
         if noise_std.any():
             z = self.rng.standard_normal((c.shape[0], x_int.shape[0], c.shape[1]))
-            noise = torch.from_numpy(z * noise_std[:, None, :]).to(x_int)
+            z *= noise_std[:, None, :]
+            noise = torch.from_numpy(z).to(x_int)
         return chip_mac(x_int, w_int, gain, num_sends, noise)
 
 
@@ -358,20 +363,26 @@ class AnalogLinearBackend:
         m = self.mapping
         u = x.detach() * m.input_scale
         v = weight.detach() * m.weight_scale
-        high, negative, clipped = u > INPUT_MAX_VALUE, u < 0, v.abs() > WEIGHT_MAX_VALUE
-        counts = {"clipped_inputs": int(torch.count_nonzero(high)),
-                  "negative_inputs": int(torch.count_nonzero(negative)),
-                  "clipped_weights": int(torch.count_nonzero(clipped))}
-        if self.session.config.analog.overflow == "error":
-            self._check_overflow(x, weight, high | negative, clipped)
+        counts = {"clipped_inputs": 0, "negative_inputs": 0, "clipped_weights": 0}
+        # one pass over each tensor when nothing is out of range, the common case
+        u_min, u_max = (float(e) for e in torch.aminmax(u))
+        v_min, v_max = (float(e) for e in torch.aminmax(v))
+        if u_min < 0 or u_max > INPUT_MAX_VALUE:
+            counts["clipped_inputs"] = int(torch.count_nonzero(u > INPUT_MAX_VALUE))
+            counts["negative_inputs"] = int(torch.count_nonzero(u < 0))
+        if max(-v_min, v_max) > WEIGHT_MAX_VALUE:
+            counts["clipped_weights"] = int(torch.count_nonzero(v.abs() > WEIGHT_MAX_VALUE))
+        if self.session.config.analog.overflow == "error" and any(counts.values()):
+            self._check_overflow(x, weight, (u > INPUT_MAX_VALUE) | (u < 0),
+                                 v.abs() > WEIGHT_MAX_VALUE)
         if counts["negative_inputs"] and not self._warned_negative:
             self._warned_negative = True
             log.warning("chip layer %d got %d negative inputs, which the matrix-multiply mode "
                         "cannot represent: they run as 0 (counted as negative_inputs); put "
                         "a non-negative activation (relu) before it", self.index,
                         counts["negative_inputs"])
-        x_int = torch.round(u.clamp(0, INPUT_MAX_VALUE))
-        w_int = torch.round(v.clamp(-WEIGHT_MAX_VALUE, WEIGHT_MAX_VALUE))
+        x_int = u.clamp_(0, INPUT_MAX_VALUE).round_()
+        w_int = v.clamp_(-WEIGHT_MAX_VALUE, WEIGHT_MAX_VALUE).round_()
         return x_int, w_int, counts
 
     def _check_overflow(self, x: torch.Tensor, weight: torch.Tensor, bad_inputs: torch.Tensor,
