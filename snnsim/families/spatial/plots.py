@@ -57,7 +57,9 @@ def positions_figure(layers, assignment: list[np.ndarray], task_names: list[str]
         ax.set_title(f"layer {k} ({layers[k].type_name}, {layers[k].units} units)"
                      + (" over layer " + str(k - 1) if k else ""), fontsize=9)
         axes[-1].scatter(*p.T, s=18, c=_colours(a), marker=MARKERS[k % 8], zorder=2,
-                         edgecolors="k", linewidths=0.3, label=f"layer {k}")
+                         edgecolors="k", linewidths=0.3)
+        axes[-1].scatter([], [], c="w", edgecolors="k", marker=MARKERS[k % 8],
+                         label=f"layer {k}")
     axes[-1].set_title("all layers", fontsize=9)
     axes[-1].legend(fontsize=7, loc="best")
     for t, name in enumerate(task_names):
