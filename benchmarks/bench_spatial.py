@@ -39,11 +39,11 @@ def main() -> None:
     args = parser.parse_args()
     times = {"spatial_two_tasks.yaml": [], "spatial_two_tasks_control.yaml": []}
     for _ in range(args.repeats):
-        for name in times:
+        for name, measured in times.items():
             trainer = _trainer(name, args.data_dir)
             start = time.perf_counter()
             trainer.train_epoch()
-            times[name].append(time.perf_counter() - start)
+            measured.append(time.perf_counter() - start)
     on, off = (statistics.median(v) for v in times.values())
     print(f"threads: {torch.get_num_threads()}")
     print(f"epoch, costs on:  median {on:.2f} s of {times['spatial_two_tasks.yaml']}")

@@ -3,7 +3,7 @@
 * ``spatial_positions.png``: every layer's units at their learned positions (one panel
   per layer, and all layers in one plane), coloured by the task they serve (greedy
   assignment; grey: none), with each unit's connections to the previous layer's units
-  drawn as lines whose opacity grows with the summed |w| (the strongest `max_lines`
+  drawn as lines whose opacity grows with the square root of the summed |w| (the strongest `max_lines`
   per layer);
 * ``spatial_task_strength.png``: per task, a layer x unit map of
   max(0, a_t - max_{t' != t} a_t'), a the recorded mean |activity| (the published plot).
@@ -47,7 +47,7 @@ def positions_figure(layers, assignment: list[np.ndarray], task_names: list[str]
             top = strength[i, j].max() if len(flat) else 1.0
             segments = np.stack([positions[k - 1][j], p[i]], 1)
             colours = np.zeros((len(flat), 4))
-            colours[:, 3] = 0.6 * strength[i, j] / (top or 1.0)
+            colours[:, 3] = 0.05 + 0.6 * np.sqrt(strength[i, j] / (top or 1.0))
             for target in (ax, axes[-1]):
                 target.add_collection(LineCollection(segments, colors=colours, linewidths=0.6))
             ax.scatter(*positions[k - 1].T, s=10, c="0.85", marker=MARKERS[(k - 1) % 8],
