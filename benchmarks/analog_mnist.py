@@ -5,13 +5,13 @@ The data of issue 10's acceptance: the MNIST t10k images (grey levels / 255), im
 (`hw.analog`: forward on the mock, backward straight through); plain torch loop, Adam
 (or SGD with momentum and a StepLR schedule, as `experiment_configs/linear_mnist.yaml`),
 cross-entropy, weights clipped to +-weight_max after each step (what a layer's
-`constrain_` would do; in the runs so far no weight came near it). Prints per epoch the held-out accuracy on the chip, the same weights'
-float accuracy, the epoch time and the saturation counts; `--float` trains the same
-network in float instead (the reference). The analog settings default to
-`HardwareConfig().analog`; override them as in a config (`--input-max 1,8`).
+`constrain_` would do; in the runs so far no weight came near it). Prints per epoch the
+held-out accuracy on the chip, the same weights' float accuracy, the epoch time and the
+saturation counts; `--float` trains the same network in float instead (the reference). The analog settings default to
+`HardwareConfig().analog`; override them as in a config (`--input-max 1,4`).
 
     python benchmarks/analog_mnist.py [--epochs 8] [--chip calibration/mock_chip_b.h5]
-        [--input-max 1,8] [--weight-max 0.5] [--num-sends 4,16] [--noise-scale 1] [--float]
+        [--input-max 1,4] [--weight-max 0.5] [--num-sends 4,8] [--noise-scale 1] [--float]
         [--optimizer sgd --lr 0.02 --momentum 0.9 --batch 32 --lr-step 8 --lr-gamma 0.3]
 """
 from __future__ import annotations
