@@ -147,6 +147,9 @@ class Trainer:
         self.device = torch.device("cuda" if backend == "cuda" else "cpu")
         self.generator = torch.Generator().manual_seed(tp["torch_seed"])
         self.network = Network(config, self.generator)
+        # The backends first: an unavailable one (no GPU, no chip) fails with its reason.
+        self.backends, self.hardware_sessions = make_backends(
+            backend, config, self.network, config_dir, tp["torch_seed"])
         self.dtype = getattr(torch, tp["dtype"])
         self.network.to(self.device, self.dtype)
         self._datasets = dict(datasets or {})
@@ -154,8 +157,6 @@ class Trainer:
         self.task = TASKS.get(config["task"]["type"])(config["task"], config)
         self.optimizer = self._make_optimizer(tp)
         self.scheduler = self._make_scheduler(tp["lr_scheduler"])
-        self.backends, self.hardware_sessions = make_backends(
-            backend, config, self.network, config_dir, tp["torch_seed"])
         self.settings = RunSettings(max_dw_norm=tp["max_dw_norm"],
                                     rounding_precision=tp["rounding_precision"],
                                     clip_weights_max=tp["clip_weights_max"])
