@@ -12,6 +12,7 @@ metrics). The ratio loop / plain is the cost of the shared loop.
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import time
 from pathlib import Path
@@ -71,8 +72,8 @@ def main() -> None:
         params = [p.requires_grad_() for pair in weights for p in pair]
         optimizer = torch.optim.SGD(params, lr=tp["learning_rate"], momentum=tp["momentum"])
         xd = x.to(dtype)
-        plain = median_seconds(lambda: plain_epoch(xd, y, weights, optimizer, generator,
-                                                   tp["batch_size"]), args.repeats)
+        plain = median_seconds(functools.partial(plain_epoch, xd, y, weights, optimizer,
+                                                 generator, tp["batch_size"]), args.repeats)
         print(f"| plain torch loop, {str(dtype).removeprefix('torch.')} | {plain:.2f} | "
               f"{loop / plain:.2f} |")
 

@@ -14,7 +14,6 @@ also names the nearest valid one.
 """
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import yaml

@@ -38,6 +38,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import gzip
+import itertools
 import math
 import os
 import struct
@@ -398,7 +399,7 @@ def _load_teacher_student(split: str, options: dict) -> Dataset:
     """
     rng = np.random.default_rng([options["seed"], len(SPLITS)])  # the teacher, split-free
     sizes = [options["n_inputs"], *options["teacher_hidden"], options["n_outputs"]]
-    weights = [rng.normal(0.0, 1.0 / np.sqrt(n), size=(n, m)) for n, m in zip(sizes, sizes[1:])]
+    weights = [rng.normal(0.0, 1.0 / np.sqrt(n), size=(n, m)) for n, m in itertools.pairwise(sizes)]
     n = options[f"n_{split}"]
     x = _split_seed(options["seed"], split).uniform(-1.0, 1.0, size=(n, options["n_inputs"]))
     y = x

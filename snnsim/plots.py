@@ -496,7 +496,7 @@ def write_all(trainer, folder: Path, map_resolution: int = MAP_RESOLUTION) -> li
     evaluations = {split: trainer.evaluate(split, keep_hidden=True)
                    for split in ("train", "val", "test")}
     written = []
-    for name, plot in PLOTS.items():
+    for plot in PLOTS.values():
         if not plot.applies(trainer):
             continue
         figures = plot.draw(trainer, evaluations, {"map_resolution": map_resolution,

@@ -78,6 +78,9 @@ class Registry(Generic[T]):
     def items(self) -> list[tuple[str, T]]:
         return [(key, self._entries[key]) for key in self.names()]
 
+    def values(self) -> list[T]:
+        return [self._entries[key] for key in self.names()]
+
     def __repr__(self) -> str:
         return f"Registry({self.kind!r}, {sorted(self._entries)})"
 
@@ -131,7 +134,7 @@ def load_families() -> None:
     their entries are registered before the first look-up."""
     for module in _CORE_MODULES:
         importlib.import_module(module)
-    import snnsim.families as families
+    from snnsim import families
 
     for info in pkgutil.iter_modules(families.__path__, families.__name__ + "."):
         importlib.import_module(info.name)

@@ -165,17 +165,26 @@ def import_fastanddeep(published_dir: Path, output: Path | None = None) -> Path:
                 raise ConfigError(f"{published_dir}: weight shape {weight.shape} does not fit "
                                   f"the config's layer {tuple(layer.weight.shape)}")
             layer.weight.copy_(torch.from_numpy(weight))
+    return write_imported_run(published_dir, output, config, network,
+                              "weights only; the published optimiser state and histories are "
+                              "not part of the saved network")
+
+
+def write_imported_run(source: Path, output: Path | None, config: dict, network: Network,
+                       note: str) -> Path:
+    """A results folder for a network imported from `source` (default
+    `experiment_results/<source name>_imported`): its config, one checkpoint at the config's
+    last epoch, and IMPORTED.txt saying where it came from (`note` adds what was taken)."""
+    source = Path(source).resolve()
     if output is None:
-        output = Path.cwd() / "experiment_results" / f"{Path(published_dir).name}_imported"
-    results_dir = new_results_dir(published_dir, output)
+        output = Path.cwd() / "experiment_results" / f"{source.stem}_imported"
+    results_dir = new_results_dir(source, output)
     write_yaml(results_dir / "config.yaml", config)
     epoch = config["training_params"]["epoch_number"]
     save_checkpoint(checkpoint_path(results_dir, epoch), Checkpoint(
         epoch=epoch, config=config, parameters=dict(network.state_dict()),
-        info={"backend": "cpu", "imported_from": str(Path(published_dir).resolve())}))
-    (results_dir / "IMPORTED.txt").write_text(
-        f"Imported from {Path(published_dir).resolve()} by snnsim (weights only; the published "
-        f"optimiser state and histories are not part of the saved network).\n")
+        info={"backend": "cpu", "imported_from": str(source)}))
+    (results_dir / "IMPORTED.txt").write_text(f"Imported from {source} by snnsim ({note}).\n")
     return results_dir
 
 

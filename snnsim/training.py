@@ -358,9 +358,9 @@ class Trainer:
         if self.network.spiking_layers:
             metrics["bumps"] = n_bumps
         self.epoch += 1
-        for callback in METRICS.items():
-            if callback[1].applies(self):
-                metrics.update(callback[1].compute(self))
+        for callback in METRICS.values():
+            if callback.applies(self):
+                metrics.update(callback.compute(self))
         metrics["epoch_seconds"] = time.perf_counter() - start
         self._record(metrics)
         return metrics

@@ -104,7 +104,7 @@ def test_dataset_contract(name: str, shared_data: Path):
         if spec.encoding is not None:
             times = data.times
             assert times.shape == (len(data), data.n_inputs)
-            assert np.all(np.isnan(times) == False) and np.all(times >= 0)  # noqa: E712
+            assert not np.isnan(times).any() and np.all(times >= 0)
         again = load_dataset(name, split, options=options)
         assert np.array_equal(data.inputs, again.inputs)  # determinism from the seed
         loaded[split] = data

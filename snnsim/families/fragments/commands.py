@@ -17,12 +17,10 @@ from pathlib import Path
 
 import torch
 
-from snnsim.checkpoint import Checkpoint, save_checkpoint
 from snnsim.config import resolve_config
 from snnsim.errors import ConfigError
 from snnsim.network import Network
 from snnsim.registry import COMMANDS, Command
-from snnsim.results import checkpoint_path, new_results_dir, write_yaml
 
 WEIGHT_KEY = "model.s2.W_lateral"
 LICENCE = ("Net Fragments network: MIT License, Copyright (c) 2024 Pascal Sager "
@@ -109,18 +107,10 @@ def import_netfragments(path: Path, output: Path | None = None) -> Path:
         raise ValueError(f"{path}: {WEIGHT_KEY} must hold finite weights in [0, 1]")
     with torch.no_grad():
         lateral.weight.copy_(weight.reshape(lateral.weight.shape))
-    if output is None:
-        output = Path.cwd() / "experiment_results" / f"{path.stem}_imported"
-    results_dir = new_results_dir(path, output)
-    write_yaml(results_dir / "config.yaml", config)
-    epoch = config["training_params"]["epoch_number"]
-    save_checkpoint(checkpoint_path(results_dir, epoch), Checkpoint(
-        epoch=epoch, config=config, parameters=dict(network.state_dict()),
-        info={"backend": "cpu", "imported_from": str(path.resolve())}))
-    (results_dir / "IMPORTED.txt").write_text(
-        f"Imported from {path.resolve()} by snnsim (S2 lateral weights; S1 is fixed).\n"
-        f"{LICENCE}\n")
-    return results_dir
+    from snnsim.runs import write_imported_run
+
+    return write_imported_run(path, output, config, network,
+                              f"S2 lateral weights; S1 is fixed. {LICENCE}")
 
 
 def _import_arguments(parser: argparse.ArgumentParser) -> None:
