@@ -281,6 +281,29 @@ def _crossing(D, U, delta, d_end, decay_m, tau_m, tau_s, c, regime):
     return min(max(-tau_m * math.log(root), 0.0), delta)
 
 
+def _solve(regime, D, U, delta, d_end, decay_m, tau_m, tau_s, c):
+    """(fires, s) of a flagged neuron: `_equal_crossing` where `regime` is None (the equal
+    regime), else `_crossing` for the regime code. Resolved when the caller compiles, so
+    the walk of the equal regime does not compile the other regimes' solvers."""
+    if regime is None:
+        return _equal_crossing(D, U, delta, d_end, tau_m, c)
+    s = _crossing(D, U, delta, d_end, decay_m, tau_m, tau_s, c, regime)
+    return s >= 0.0, s
+
+
+@overload(_solve)
+def _solve_overload(regime, D, U, delta, d_end, decay_m, tau_m, tau_s, c):
+    if isinstance(regime, types.NoneType):
+        def equal(regime, D, U, delta, d_end, decay_m, tau_m, tau_s, c):
+            return _equal_crossing(D, U, delta, d_end, tau_m, c)
+        return equal
+
+    def other(regime, D, U, delta, d_end, decay_m, tau_m, tau_s, c):
+        s = _crossing(D, U, delta, d_end, decay_m, tau_m, tau_s, c, regime)
+        return s >= 0.0, s
+    return other
+
+
 @njit(cache=True, error_model="numpy")
 def _general_crossing(D, U, delta, reaches_end, tau_m, tau_s, c):
     """`_crossing` for any tau_m / tau_s. Unless the membrane reaches c at the end of the
@@ -427,12 +450,8 @@ def _walk_interval(D, U, drive_left, out, flagged, candidates, t_k, delta, decay
             j = candidates[q]
             l = j if tau_m.shape[0] > 1 else 0
             d_end = D[j] * _at(decay_m, j) + U[j] * _at(kernel, j)
-            if regime == EQUAL_CODE:
-                fires, s = _equal_crossing(D[j], U[j], delta, d_end, tau_m[l], drive_left[j])
-            else:
-                s = _crossing(D[j], U[j], delta, d_end, _at(decay_m, j), tau_m[l], tau_s[l],
-                              drive_left[j], regime)
-                fires = s >= 0.0
+            fires, s = _solve(regime, D[j], U[j], delta, d_end, _at(decay_m, j), tau_m[l],
+                              tau_s[l], drive_left[j])
             if fires:
                 out[j] = t_k + s
                 drive_left[j] = math.inf
@@ -714,7 +733,9 @@ def _forward(t_in, w, params, keep_order):
     order = np.empty((batch, n_in) if keep_order else (0, 0), dtype=np.int32)
     n_finite = np.empty(batch if keep_order else 0, dtype=np.int32)
     bounds = _chunks(batch)
-    args = (_numpy64(t_in), _numpy64(w), tau_m, tau_s, drive, regime_code(params.regime))
+    code = regime_code(params.regime)
+    # The equal regime as None: its walk compiles without the other regimes' solvers.
+    args = (_numpy64(t_in), _numpy64(w), tau_m, tau_s, drive, None if code == EQUAL_CODE else code)
     _run_chunks(_forward_chunk, bounds, args, lambda c: (t_out, order, n_finite))
     state = (order, n_finite) if keep_order else None
     return torch.from_numpy(t_out).to(dtype=t_in.dtype, device=t_in.device), state
