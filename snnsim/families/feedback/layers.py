@@ -82,9 +82,8 @@ DFA_OUTPUT_FIELDS = {
 
 
 class FeedbackLayer(LinearLayer):
-    """Base of the family's layers: a dense layer whose backward pass follows `rule`."""
+    """Base of the family's layers: a dense layer with its own backward pass."""
 
-    rule: ClassVar[str]
     config_fields = FEEDBACK_FIELDS
 
     def __init__(self, n_inputs: int, entry: dict, context: LayerContext):
@@ -107,10 +106,9 @@ class FALinear(FeedbackLayer):
     """Feedback alignment: the layer below receives d_a B^T, B fixed (module docstring)."""
 
     type_name = "fa_linear"
-    rule = "fa"
     kind = "rate"
     config_fields = FEEDBACK_FIELDS
-    example_entry = {"type": "fa_linear", "size": 6, "activation": "tanh"}
+    example_entry: ClassVar[dict] = {"type": "fa_linear", "size": 6, "activation": "tanh"}
 
     def __init__(self, n_inputs: int, entry: dict, context: LayerContext):
         super().__init__(n_inputs, entry, context)
@@ -138,9 +136,8 @@ class KPLinear(FALinear):
     """Kolen-Pollack: feedback alignment whose B gets W's updates (module docstring)."""
 
     type_name = "kp_linear"
-    rule = "kp"
     config_fields = KP_FIELDS
-    example_entry = {"type": "kp_linear", "size": 6, "activation": "tanh"}
+    example_entry: ClassVar[dict] = {"type": "kp_linear", "size": 6, "activation": "tanh"}
 
     def __init__(self, n_inputs: int, entry: dict, context: LayerContext):
         super().__init__(n_inputs, entry, context)
@@ -200,10 +197,10 @@ class DFALinear(_DirectLayer):
     """A hidden layer of direct feedback alignment (module docstring)."""
 
     type_name = "dfa_linear"
-    rule = "dfa"
     kind = "rate"
     config_fields = DFA_FIELDS
-    example_entry = {"type": "dfa_linear", "size": 6, "error_size": 3, "activation": "tanh"}
+    example_entry: ClassVar[dict] = {"type": "dfa_linear", "size": 6, "error_size": 3,
+                                     "activation": "tanh"}
 
     def __init__(self, n_inputs: int, entry: dict, context: LayerContext):
         super().__init__(n_inputs, entry, context)
@@ -217,10 +214,9 @@ class DFAOutput(_DirectLayer):
     """The output layer of a DFA network: true gradient; its output error is e."""
 
     type_name = "dfa_output"
-    rule = "dfa"
     kind = "rate"
     config_fields = DFA_OUTPUT_FIELDS
-    example_entry = {"type": "dfa_output", "size": 3}
+    example_entry: ClassVar[dict] = {"type": "dfa_output", "size": 3}
 
     def _check_chain(self, chain: DFAChain) -> None:
         for member, size in zip(chain.members[:-1], chain.error_sizes[:-1]):
