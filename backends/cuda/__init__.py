@@ -29,7 +29,9 @@ import math
 import torch
 
 from backends import BackendUnavailableError
-from snnsim.params import DOUBLE, EQUAL, NeuronParams
+from snnsim.constants import REGIME_CODES as REGIME_CODES  # the tests compare the codes
+from snnsim.constants import regime_code
+from snnsim.params import NeuronParams
 
 try:
     from backends.cuda import _snnsim_cuda
@@ -39,7 +41,6 @@ except ImportError as error:
 else:
     _IMPORT_ERROR = None
 
-REGIME_CODES = {EQUAL: 0, DOUBLE: 1}  # anything else: 2 (general), as in spike_math.h
 # Batch chunks of the weight gradient fill about this many threads: a few waves of a large
 # GPU (an H100 keeps 132 x 2048 threads resident).
 WEIGHT_GRADIENT_THREADS = 1 << 20
@@ -147,7 +148,7 @@ def launch_forward(kernels, launch, t_in: torch.Tensor, w: torch.Tensor,
         scratch_index = torch.empty((batch, n_in), dtype=torch.int32, device=t_in.device)
     kernels.forward(
         launch, _matrix(t_in), _matrix(w), batch, n_in, n_out, neurons,
-        REGIME_CODES.get(params.regime, 2), t_out.data_ptr(),
+        regime_code(params.regime), t_out.data_ptr(),
         0 if scratch_times is None else scratch_times.data_ptr(),
         0 if scratch_index is None else scratch_index.data_ptr(),
     )
