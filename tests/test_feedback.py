@@ -563,3 +563,36 @@ def test_forward_runs_on_the_chip_with_the_rules_backward(rule: str):
         state = session.state_dict()
         alignment(trainer)  # no trace in the chip's noise or counters
         assert session.state_dict() == state
+
+
+def test_rules_summary_names_the_rules_of_a_sweep(tmp_path: Path, capsys):
+    import argparse
+
+    from snnsim.registry import COMMANDS
+
+    for rule in ("bp", "fa", "kp"):
+        runs.train(teacher_config(rule, epoch_number=1, weight_decay=0.1),
+                   output=tmp_path / f"00{RULES.index(rule)}_{rule}", progress=False)
+    (tmp_path / "003_broken").mkdir()
+    (tmp_path / "003_broken" / "error.txt").write_text("Traceback ...")
+    rows = COMMANDS.get("rules-summary").run(argparse.Namespace(sweep_dir=tmp_path))
+    assert [(r.get("rule"), r["status"]) for r in rows] == [
+        ("bp", "ok"), ("fa", "ok"), ("kp", "ok"), (None, "failed")]
+    assert rows[0]["min_cos_wb"] == "" and -1 <= rows[2]["min_cos_wb"] <= 1
+    printed = capsys.readouterr().out
+    assert "| kp | cpu | 1 |" in printed and "not complete: 003_broken" in printed
+    table = list(csv.DictReader(io.StringIO((tmp_path / "rules_summary.csv").read_text())))
+    assert [row["rule"] for row in table] == ["bp", "fa", "kp", ""]
+
+
+def test_eval_draws_the_alignment_plot(tmp_path: Path):
+    from snnsim.plots import write_all
+
+    trainer = Trainer(resolve_config(teacher_config("fa", epoch_number=2)), "cpu")
+    trainer.train_epoch()
+    trainer.train_epoch()
+    names = {path.name for path in write_all(trainer, tmp_path)}
+    assert "alignment.png" in names and "training_curves.png" in names
+    bp = Trainer(resolve_config(teacher_config("bp")), "cpu")
+    bp.train_epoch()
+    assert "alignment.png" not in {p.name for p in write_all(bp, tmp_path / "bp")}

@@ -10,8 +10,10 @@ by feedback matrices a chip or a brain could hold:
   same layers run on the chip's analog matrix multiply with `--backend bss2`;
 * the per-epoch alignment metrics (`metrics.py`): cos(W, B), the angle between each rule's
   update and backprop's gradient, and their norm ratio, in `metrics.csv`;
-* the plot `alignment.png` that `eval` draws (`plots.py`).
+* the plot `alignment.png` that `eval` draws (`plots.py`);
+* `experiment.py rules-summary <sweep folder>`: the rules of a sweep side by side
+  (`commands.py`).
 
 The backprop control is the rate core's `linear` layer in the same configs.
 """
-from . import layers, metrics, plots  # noqa: F401  (registration)
+from . import commands, layers, metrics, plots  # noqa: F401  (registration)
