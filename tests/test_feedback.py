@@ -463,6 +463,13 @@ def test_short_mnist_run_beats_chance_clearly(rule: str, shared_data: Path,
     assert metrics["val_accuracy"] > 0.75, metrics
 
 
+def test_rules_share_the_optimiser_within_a_task():
+    for task in ("mnist", "teacher", "sine"):
+        configs = [load_config(CONFIGS / f"{rule}_{task}.yaml") for rule in RULES]
+        assert all(c["training_params"] == configs[0]["training_params"] for c in configs)
+        assert all(c["data"] == configs[0]["data"] for c in configs)
+
+
 @pytest.mark.parametrize("rule", RULES)
 def test_configs_resolve(rule: str):
     for task in ("mnist", "teacher", "sine"):
@@ -476,17 +483,26 @@ def test_configs_resolve(rule: str):
     assert mnist["training_params"]["epoch_number"] <= 30
 
 
-def test_rules_sweep_covers_every_rule_and_seed():
-    from snnsim.sweep import expand_grid, load_sweep
+@pytest.mark.parametrize("name,seeds", [("rules_sweep", 3), ("rules_chip_sweep", 1)])
+def test_rules_sweeps_cover_every_rule(name: str, seeds: int):
+    from snnsim.sweep import expand_grid, load_sweep, set_dotted
 
-    sweep = load_sweep(CONFIGS / "rules_sweep.yaml")
+    sweep = load_sweep(CONFIGS / f"{name}.yaml")
     points = expand_grid(sweep.grid)
     rules = {tuple(e["type"] for e in p["network_layout.layers"]) for p in points}
-    assert len(rules) == 4 and len(points) == 4 * len(sweep.grid["training_params.torch_seed"])
+    assert len(rules) == 4 and len(points) == 4 * seeds
+    mnist = {rule: load_config(CONFIGS / f"{rule}_mnist.yaml") for rule in RULES}
     for point in points:
         raw = copy.deepcopy(sweep.base)
-        raw["network_layout"]["layers"] = point["network_layout.layers"]
-        resolve_config(raw)
+        for key, value in {**point, **sweep.overrides}.items():
+            set_dotted(raw, key, value, name)
+        config = resolve_config(raw)
+        # the sweep's layers are those of the rule's own config
+        rule = {"linear": "bp", "fa_linear": "fa", "kp_linear": "kp",
+                "dfa_linear": "dfa"}[config["network_layout"]["layers"][0]["type"]]
+        assert config["network_layout"] == mnist[rule]["network_layout"]
+        assert config["training_params"]["learning_rate"] == \
+            mnist[rule]["training_params"]["learning_rate"]
 
 
 def _metrics_without_time(folder: Path) -> list[dict]:

@@ -32,8 +32,8 @@ METRIC_SEED_OFFSET = 4099  # de-noising noise of the metric batches: torch_seed 
 
 
 def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
-    """cos of the angle between two tensors, flattened (nan if either is zero)."""
-    a, b = a.detach().flatten(), b.detach().flatten()
+    """cos of the angle between two tensors, flattened, in float64 (nan if either is zero)."""
+    a, b = a.detach().flatten().double(), b.detach().flatten().double()
     denominator = float(a.norm() * b.norm())
     return float(a @ b) / denominator if denominator > 0 else math.nan
 

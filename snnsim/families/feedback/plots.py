@@ -54,8 +54,8 @@ def plot_alignment(history: dict) -> Figure:
     ax.set_title("Gradient norm ratio")
     for ax in axes.values():
         ax.set_xlabel("epoch")
-    fig.suptitle("Alignment with backpropagation (fixed training batches, before each epoch's "
-                 "first step)")
+    fig.suptitle("Alignment with backpropagation (fixed training batches, the parameters after "
+                 "each epoch)")
     return fig
 
 
