@@ -74,6 +74,19 @@ def write_text_atomic(path: Path, text: str) -> None:
         tmp.write_text(text)
 
 
+def write_rows_csv(path: Path, rows: list[dict], columns: list[str]) -> Path:
+    """A CSV table with a header of `columns` and one line per row (missing or None values
+    empty, keys not in `columns` ignored), written atomically."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, restval="", extrasaction="ignore",
+                            lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+    write_text_atomic(Path(path), buffer.getvalue())
+    return Path(path)
+
+
 def write_yaml(path: Path, data: dict) -> None:
     write_text_atomic(path, yaml.safe_dump(data, sort_keys=False))
 

@@ -49,6 +49,7 @@ from tqdm import tqdm
 from snnsim.atomic import atomic_path
 from snnsim.errors import ConfigError
 from snnsim.registry import COMMANDS, Command
+from snnsim.results import write_rows_csv
 
 log = logging.getLogger(__name__)
 
@@ -422,15 +423,7 @@ def write_summary(path: Path, sweep: Sweep, rows: list[dict]) -> None:
                 tests.append(key)
             elif key.startswith("final_") and key not in finals:
                 finals.append(key)
-    columns += tests + finals
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, restval="", extrasaction="ignore",
-                            lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
-    with atomic_path(path) as tmp:
-        tmp.write_text(buffer.getvalue())
+    write_rows_csv(path, rows, columns + tests + finals)
 
 
 # --------------------------------------------------------------------------- running

@@ -23,6 +23,7 @@ from pathlib import Path
 import yaml
 
 from snnsim.registry import COMMANDS, Command
+from snnsim.results import write_rows_csv
 
 RULE_OF_TYPE = {"linear": "bp", "fa_linear": "fa", "kp_linear": "kp", "dfa_linear": "dfa",
                 "dfa_output": "dfa"}
@@ -115,12 +116,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _run(args: argparse.Namespace) -> list[dict]:
     rows = sweep_rows(args.sweep_dir)
-    path = Path(args.sweep_dir) / "rules_summary.csv"
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, restval="", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    path.write_text(buffer.getvalue())
+    path = write_rows_csv(Path(args.sweep_dir) / "rules_summary.csv", rows, COLUMNS)
     table = rule_table(rows)
     metric = next((r["primary_metric"] for r in rows if r.get("primary_metric")), "metric")
     print(f"| rule | backend | runs | test {metric} | min cos(W, B) | update angle [°] | "

@@ -23,7 +23,6 @@ come from a generator seeded with the run's torch_seed, so the table repeats exa
 """
 from __future__ import annotations
 
-import csv
 import time
 from pathlib import Path
 
@@ -32,6 +31,7 @@ import torch
 
 from snnsim.families.fragments.data import draw_line, evaluation_lines, interrupt
 from snnsim.families.fragments.layers import LateralLayer, LineFeatures
+from snnsim.results import write_rows_csv
 
 NOISE_LEVELS = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
 INTERRUPTIONS = tuple(range(8))
@@ -156,14 +156,9 @@ def evaluation_grid(trainer, noises=NOISE_LEVELS, gaps=INTERRUPTIONS,
 
 
 def write_csv(rows: list[dict], path: Path) -> Path:
-    path = Path(path)
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({key: (f"{row[key]:.6g}" if isinstance(row[key], float)
-                                   else row[key]) for key in COLUMNS})
-    return path
+    return write_rows_csv(path, [{key: (f"{row[key]:.6g}" if isinstance(row[key], float)
+                                        else row[key]) for key in COLUMNS} for row in rows],
+                          COLUMNS)
 
 
 def format_table(rows: list[dict]) -> str:

@@ -22,6 +22,7 @@ from pathlib import Path
 import yaml
 
 from snnsim.registry import COMMANDS, Command
+from snnsim.results import write_rows_csv
 
 from .layers import TopKLinear, TrackedLinear
 
@@ -82,11 +83,7 @@ def sweep_rows(folder: Path) -> list[dict]:
 
 
 def write_table(path: Path, rows: list[dict]) -> None:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, restval="")
-    writer.writeheader()
-    writer.writerows(rows)
-    path.write_text(buffer.getvalue())
+    write_rows_csv(path, rows, COLUMNS)
 
 
 def _as_float(value) -> float:

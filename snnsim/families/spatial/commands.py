@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import csv
-import io
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +28,12 @@ import torch
 from snnsim.checkpoint import save_checkpoint
 from snnsim.datasets import Dataset
 from snnsim.registry import COMMANDS, Command
-from snnsim.results import checkpoint_path, write_metrics_csv, write_text_atomic, write_yaml
+from snnsim.results import (
+    checkpoint_path,
+    write_metrics_csv,
+    write_rows_csv,
+    write_yaml,
+)
 
 from .analysis import (
     apply_subnetwork_,
@@ -239,12 +242,9 @@ def score(args: argparse.Namespace) -> float:
     results = Path(args.results)
     base = _load(results, args.epoch, args.backend)
     rows = score_rows(base, _subnetworks(results, base), args.split)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=SCORE_COLUMNS)
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in row.items()})
-    write_text_atomic(results / SCORES_CSV, buffer.getvalue())
+    write_rows_csv(results / SCORES_CSV, [
+        {k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in row.items()}
+        for row in rows], SCORE_COLUMNS)
     layers = spatial_chain(base.network)
     mean, per_layer = separation(layers, greedy_assignment(layers, base.task.n_tasks))
     write_yaml(results / "split_summary.yaml", {
@@ -252,7 +252,7 @@ def score(args: argparse.Namespace) -> float:
         "separation_per_layer": [float(s) for s in per_layer],
         "scores": [{k: (float(v) if isinstance(v, (float, np.floating)) else v)
                     for k, v in row.items()} for row in rows]})
-    print(buffer.getvalue().rstrip())
+    print((results / SCORES_CSV).read_text().rstrip())
     print("separation per layer: " + ", ".join(f"{s:.3f}" for s in per_layer))
     print(f"separation: {mean:.3f}")
     return mean
