@@ -111,7 +111,8 @@ def test_dataset_contract(name: str, shared_data: Path):
     assert loaded, "no split could be loaded"
 
 
-def _example_config(task: str) -> dict:
+def example_config(task: str) -> dict:
+    """A task's registered example run, with the short training of these tests."""
     task_type = TASKS.get(task)
     raw = copy.deepcopy(task_type.example)
     raw["task"] = {"type": task}
@@ -126,7 +127,7 @@ def _strip_time(metrics: dict) -> dict:
 @pytest.mark.parametrize("task", TASKS.names())
 def test_task_contract_and_continue(task: str, shared_data: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("SNNSIM_DATA_DIR", str(shared_data))
-    config = resolve_config(_example_config(task))
+    config = resolve_config(example_config(task))
     uninterrupted = Trainer(config, "cpu")
     assert uninterrupted.task.primary_metric in uninterrupted.task.metric_names
     first = uninterrupted.train_epoch()
