@@ -24,14 +24,14 @@ for spec in "linear_mnist 3" "fa_mnist 2" "sparse_coding_mnist 3" "spatial_two_t
             "net_fragments 10"; do
     set -- $spec
     for backend in cuda cpu; do
-        start=$(date +%s.%N)
+        start=$(date +%s%N)
         timeout 150 "$PY" experiment.py --threads 8 train "experiment_configs/$1.yaml" \
             --epochs "$2" --backend "$backend" --output "$OUT/runs/${1}_$backend" \
             --quiet --no-plots > "$OUT/train_${1}_$backend.log" 2>&1
         status=$?
-        end=$(date +%s.%N)
-        printf '%-22s %-4s exit %s  %6.1f s  %s\n' "$1" "$backend" "$status" \
-            "$(echo "$end - $start" | bc)" "$(grep -m1 '^test' "$OUT/train_${1}_$backend.log")"
+        end=$(date +%s%N)
+        printf '%-22s %-4s exit %s  %6d ms  %s\n' "$1" "$backend" "$status" \
+            $(( (end - start) / 1000000 )) "$(grep -m1 '^test' "$OUT/train_${1}_$backend.log")"
         [ "$status" = 0 ] || tail -5 "$OUT/train_${1}_$backend.log"
     done
 done
