@@ -172,7 +172,16 @@ def run(args: argparse.Namespace) -> None:
         print("  ".join([runs.format_metric(primary, result.metrics[primary]), *others,
                          f"({args.split}, {len(result.inputs)} samples)"]))
     elif args.command == "eval":
-        _write_plots(args.results, args.backend, args.epoch, args.download)
+        from snnsim import sweep
+
+        if sweep.is_sweep_folder(args.results):  # the figures of the whole sweep
+            if args.epoch is not None:
+                raise ValueError(f"--epoch {args.epoch}: {args.results} is a sweep folder; "
+                                 f"give one point's folder to plot one of its checkpoints")
+            written = sweep.write_sweep_plots(args.results)
+            print(f"plots: {len(written)} files in {args.results / sweep.PLOTS_DIR}")
+        else:
+            _write_plots(args.results, args.backend, args.epoch, args.download)
     elif args.command == "import-fastanddeep":
         results_dir = runs.import_fastanddeep(args.published, args.output)
         print(f"imported into {results_dir}")

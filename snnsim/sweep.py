@@ -8,6 +8,9 @@ A sweep file:
       network_layout.layers.0.size: [100, 500]   # an integer part indexes a list
     overrides:                          # optional: fixed overrides of every point
       training_params.epoch_number: 3
+    columns:                            # optional: named columns of summary.csv
+      lr: training_params.learning_rate   #   a dotted key of every point's config, or
+      loss: final_val_loss                #   a summary.csv column (final_<series>, ...)
     backend: cpu                        # optional (default cpu; --backend overrides it)
     cpus_per_point: 1                   # optional: CPUs Ray reserves for each point
 
@@ -16,10 +19,14 @@ trains into its own folder of the sweep folder, named by its index and its overr
 (`000_learning_rate=0.01_size=100`); `summary.csv` has one row per point. The sweep
 folder keeps a copy of the sweep (`sweep.yaml`) so that running the sweep again into
 the same folder skips the complete points (those whose folder holds `summary.yaml`) and
-trains the others afresh.
+trains the others afresh (and rewrites summary.csv, with the sweep file's `columns`).
 
 Points run as Ray tasks (a local Ray instance by default, or a cluster); without Ray
 installed they run one after another in this process.
+
+`experiment.py eval <sweep folder>` draws the figures of the whole sweep into
+`<sweep folder>/plots/`: every registered `SweepPlot` (`SWEEP_PLOTS`) that applies to
+its summary.csv, among them the primary metric against each numeric grid key.
 """
 from __future__ import annotations
 
@@ -38,8 +45,8 @@ import os
 import re
 import shutil
 import traceback
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,14 +55,18 @@ from tqdm import tqdm
 
 from snnsim.atomic import atomic_path
 from snnsim.errors import ConfigError
-from snnsim.registry import COMMANDS, Command
+from snnsim.registry import COMMANDS, Command, Registry
 from snnsim.results import write_rows_csv
 
 log = logging.getLogger(__name__)
 
-SWEEP_KEYS = ("base", "grid", "overrides", "backend", "cpus_per_point", "config_dir")
+SWEEP_KEYS = ("base", "grid", "overrides", "columns", "backend", "cpus_per_point",
+              "config_dir")
 SWEEP_FILE = "sweep.yaml"          # the sweep's copy in its folder
 SUMMARY_CSV = "summary.csv"
+PLOTS_DIR = "plots"                # `eval <sweep folder>` draws the sweep's figures here
+RESULT_COLUMNS = ("point", "status", "primary_metric", "epochs", "training_seconds")
+RESULT_PREFIXES = ("test_", "final_")  # test_<metric>, final_<series of metrics.csv>
 POINT_SUMMARY = "summary.yaml"     # a point is complete when its folder holds this
 POINT_ERROR = "error.txt"          # the traceback of a point that failed
 DEFAULT_PRIMARY_METRIC = "accuracy"  # runs whose summary names no primary_metric
@@ -83,6 +94,7 @@ class Sweep:
     base: dict                     # raw base config (before validation)
     grid: dict[str, list]          # dotted key -> values, in the file's order
     overrides: dict[str, Any]      # dotted key -> value, applied to every point
+    columns: dict[str, str] = field(default_factory=dict)  # summary.csv name -> its source
     backend: str = "cpu"
     cpus_per_point: float = 1
     config_dir: Path = Path(".")   # where relative paths of the base config are resolved
@@ -91,8 +103,8 @@ class Sweep:
     def definition(self) -> dict:
         """What the sweep folder keeps of the sweep (and compares when resuming)."""
         return {"base": self.base, "grid": self.grid, "overrides": self.overrides,
-                "backend": self.backend, "cpus_per_point": self.cpus_per_point,
-                "config_dir": str(self.config_dir)}
+                "columns": self.columns, "backend": self.backend,
+                "cpus_per_point": self.cpus_per_point, "config_dir": str(self.config_dir)}
 
 
 @dataclass
@@ -188,6 +200,8 @@ def sweep_from_mapping(data: Any, folder: str | os.PathLike = ".", name: str = "
     if clash:
         raise ConfigError(f"{source}: {', '.join(clash)} is both in grid and in overrides")
 
+    columns = _parse_columns(data.get("columns"), grid, source)
+
     backend = data.get("backend") or "cpu"
     if not isinstance(backend, str):
         raise ConfigError(f"{source}: backend must be a backend name, got {backend!r}")
@@ -196,7 +210,37 @@ def sweep_from_mapping(data: Any, folder: str | os.PathLike = ".", name: str = "
             or not math.isfinite(cpus):
         raise ConfigError(f"{source}: cpus_per_point must be a positive number, got {cpus!r}")
     return Sweep(name=name, base=base, grid=dict(grid), overrides=dict(overrides),
-                 backend=backend, cpus_per_point=cpus, config_dir=config_dir, source=source)
+                 columns=columns, backend=backend, cpus_per_point=cpus,
+                 config_dir=config_dir, source=source)
+
+
+def is_result_column(name: str) -> bool:
+    """Whether `name` is a column summary.csv gets from the points' results (as opposed
+    to a dotted key of the points' configs)."""
+    return name in RESULT_COLUMNS or name.startswith(RESULT_PREFIXES)
+
+
+def _parse_columns(columns: Any, grid: dict, source: str) -> dict[str, str]:
+    """The `columns:` mapping {name in summary.csv: its source}; a source is a dotted key
+    of every point's config (`task.noise_std`) or a result column (`final_val_loss`)."""
+    if columns is None:
+        return {}
+    example = "e.g. `sigma: task.noise_std` or `loss: final_val_loss`"
+    if not isinstance(columns, dict):
+        raise ConfigError(f"{source}: columns must be a mapping of new summary.csv column "
+                          f"names to a dotted config key or a summary.csv column ({example}), "
+                          f"got {columns!r}")
+    for name, column in columns.items():
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", name):
+            raise ConfigError(f"{source}: columns: {name!r} is not a column name (letters, "
+                              f"digits, _ . -, starting with a letter or _)")
+        if name in grid or is_result_column(name):
+            raise ConfigError(f"{source}: columns.{name}: summary.csv already has a column "
+                              f"{name!r}; choose another name")
+        if not isinstance(column, str) or not column:
+            raise ConfigError(f"{source}: columns.{name} must name a dotted config key or a "
+                              f"summary.csv column ({example}), got {column!r}")
+    return dict(columns)
 
 
 # --------------------------------------------------------------------------- the grid
@@ -306,6 +350,18 @@ def _get_dotted(config: dict, key: str) -> Any:
     return node
 
 
+def _column_value(sweep: Sweep, point: Point, name: str, key: str) -> str:
+    """The value of the dotted config key `key` of `point`, as summary.csv writes it."""
+    try:
+        return _format_value(_get_dotted(point.config, key))
+    except (KeyError, IndexError, TypeError, ValueError):
+        raise ConfigError(
+            f"{sweep.source}: columns.{name}: {key!r} is neither a key of the config of point "
+            f"{point.name}{_nearest(key, list(_paths(point.config)))} nor a summary.csv column "
+            f"({', '.join(RESULT_COLUMNS)}, test_<metric>, final_<series of metrics.csv>)"
+        ) from None
+
+
 def apply_overrides(base: dict, overrides: dict[str, Any], where: str = "sweep") -> dict:
     """A deep copy of the raw `base` config with the dotted-key `overrides` set.
 
@@ -337,6 +393,10 @@ def plan(sweep: Sweep, validate: bool = True) -> list[Point]:
         where = f"{sweep.source}: point {name}"
         config = apply_overrides(sweep.base, {**sweep.overrides, **values}, where)
         points.append(Point(index, name, values, config))
+    for point in points:
+        for name, column in sweep.columns.items():
+            if not is_result_column(column):
+                _column_value(sweep, point, name, column)
     if validate:
         from snnsim.config import resolve_config
 
@@ -359,13 +419,14 @@ def is_complete(point_dir: Path) -> bool:
 
 
 def read_point(point_dir: Path) -> dict:
-    """The summary.csv data of a complete point: its primary metric, test value and the
-    last value of each series in its metrics.csv."""
+    """The summary.csv data of a complete point: its primary metric, test value, epochs,
+    training time and the last value of each series in its metrics.csv."""
     point_dir = Path(point_dir)
     summary = yaml.safe_load((point_dir / POINT_SUMMARY).read_text()) or {}
     primary = summary.get("primary_metric") or DEFAULT_PRIMARY_METRIC
     row = {"status": "ok", "primary_metric": primary,
-           f"test_{primary}": summary.get(f"test_{primary}")}
+           f"test_{primary}": summary.get(f"test_{primary}"),
+           "epochs": summary.get("epochs"), "training_seconds": summary.get("training_seconds")}
     metrics = point_dir / "metrics.csv"
     if metrics.is_file():
         lines = list(csv.reader(io.StringIO(metrics.read_text())))
@@ -408,14 +469,18 @@ def summary_rows(sweep: Sweep, points: list[Point], results: dict[str, dict],
         row["status"] = result["status"]
         row.update({key: _format_value(value) for key, value in point.values.items()})
         row.update({k: v for k, v in result.items() if k != "status"})
+        for name, column in sweep.columns.items():
+            row[name] = row.get(column) if is_result_column(column) else \
+                _column_value(sweep, point, name, column)
         rows.append(row)
     return rows
 
 
 def write_summary(path: Path, sweep: Sweep, rows: list[dict]) -> None:
-    """summary.csv: point, status, one column per grid key, primary_metric, test_<metric>,
-    final_<series>...; written atomically."""
-    columns = ["point", "status", *sweep.grid, "primary_metric"]
+    """summary.csv: point, status, the sweep's named `columns`, one column per grid key,
+    primary_metric, test_<metric>..., final_<series>..., epochs, training_seconds;
+    written atomically."""
+    columns = ["point", "status", *sweep.columns, *sweep.grid, "primary_metric"]
     tests, finals = [], []
     for row in rows:
         for key in row:
@@ -423,7 +488,23 @@ def write_summary(path: Path, sweep: Sweep, rows: list[dict]) -> None:
                 tests.append(key)
             elif key.startswith("final_") and key not in finals:
                 finals.append(key)
-    write_rows_csv(path, rows, columns + tests + finals)
+    write_rows_csv(path, rows, columns + tests + finals + ["epochs", "training_seconds"])
+
+
+def check_result_columns(sweep: Sweep, rows: list[dict], folder: Path) -> None:
+    """ConfigError if a named column's result column is in no complete point's row (a
+    misspelt series, say); a series only some points have (the k of a Top-K layer) is
+    fine, and is empty in the others' rows."""
+    complete = [row for row in rows if row["status"] == "ok"]
+    have = sorted({key for row in complete for key, value in row.items()
+                   if is_result_column(key) and value not in (None, "")})
+    for name, column in sweep.columns.items():
+        if complete and is_result_column(column) and column not in have:
+            raise ConfigError(
+                f"{sweep.source}: columns.{name}: no point has the column {column!r}"
+                f"{_nearest(column, have)} (they have {', '.join(have)}), so it is empty in "
+                f"{folder / SUMMARY_CSV}; correct `columns` and run the sweep again into "
+                f"{folder}: its complete points are kept and summary.csv is rewritten")
 
 
 # --------------------------------------------------------------------------- running
@@ -449,9 +530,8 @@ def _sweep_folder(sweep: Sweep, output: str | os.PathLike | None) -> Path:
                               f"another --output (or the folder of an earlier run of this sweep "
                               f"to resume it)")
     folder.mkdir(parents=True, exist_ok=True)
-    if not stored_path.is_file():
-        with atomic_path(stored_path) as tmp:
-            tmp.write_text(yaml.safe_dump(sweep.definition(), sort_keys=False))
+    with atomic_path(stored_path) as tmp:  # (a resumed sweep may have changed its columns)
+        tmp.write_text(yaml.safe_dump(sweep.definition(), sort_keys=False))
     return folder
 
 
@@ -532,6 +612,7 @@ def run_sweep(sweep: Sweep, output: str | os.PathLike | None = None,
     failed = [row["point"] for row in rows if row["status"] != "ok"]
     if failed:
         raise SweepFailed(failed, len(points), summary_csv)
+    check_result_columns(sweep, rows, folder)
     return SweepResult(folder, summary_csv, rows)
 
 
@@ -588,6 +669,172 @@ def _run_on_ray(ray, sweep: Sweep, todo: list[Point], folder: Path, workers: int
     finally:
         if owns:
             ray.shutdown()
+
+
+# --------------------------------------------------------------------------- the sweep's figures
+
+
+@dataclass
+class SweepTable:
+    """What the figures of a sweep are drawn from: its summary.csv (values as text) and,
+    from its sweep.yaml, the grid keys and the named columns."""
+
+    folder: Path
+    grid: list[str]                # grid keys (columns of summary.csv)
+    columns: dict[str, str]        # named column -> its source (a grid key, a result, ...)
+    rows: list[dict[str, str]]     # summary.csv, one per point
+
+    @property
+    def complete(self) -> list[dict[str, str]]:
+        return [row for row in self.rows if row.get("status") == "ok"]
+
+    def name_of(self, column: str) -> str:
+        """How a figure names a column: its named column if it has one (`sigma
+        (task.noise_std)`), else its shortest unambiguous grid label or itself."""
+        named = [name for name, source in self.columns.items() if source == column]
+        short = short_labels(self.grid).get(column, column)
+        return f"{named[0]} ({short})" if named else short
+
+
+@dataclass(frozen=True)
+class SweepPlot:
+    """Figures of a whole sweep that `experiment.py eval <sweep folder>` draws when
+    `applies(table)`: `draw(table)` returns {file stem: matplotlib Figure}."""
+
+    name: str
+    applies: Callable[[SweepTable], bool]
+    draw: Callable[[SweepTable], dict]
+
+
+SWEEP_PLOTS: Registry[SweepPlot] = Registry("sweep plot")
+
+
+def as_float(text: Any) -> float:
+    """A summary.csv value as a float; nan if it is empty or not a number."""
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def set_x_scale(ax, values, max_ticks: int = 12) -> None:
+    """Log x if the values are positive and span 20x or more; symlog (linear below the
+    smallest positive value) if they include 0 and the positive ones span 20x or more;
+    else linear. A log axis of at most `max_ticks` distinct values is ticked at them."""
+    positive = [v for v in values if v > 0]
+    if len(positive) < 2 or max(positive) < 20 * min(positive) or min(values) < 0:
+        return
+    if min(values) > 0:
+        ax.set_xscale("log")
+    else:
+        ax.set_xscale("symlog", linthresh=min(positive), linscale=0.5)
+    ticks = sorted(set(values))
+    if len(ticks) <= max_ticks:
+        from matplotlib.ticker import NullLocator
+
+        ax.set_xticks(ticks, [f"{v:g}" for v in ticks])
+        ax.xaxis.set_minor_locator(NullLocator())
+
+
+def is_sweep_folder(folder: str | os.PathLike) -> bool:
+    return (Path(folder) / SWEEP_FILE).is_file()
+
+
+def read_sweep_table(folder: str | os.PathLike) -> SweepTable:
+    """The SweepTable of a sweep folder (its sweep.yaml and summary.csv)."""
+    folder = Path(folder)
+    try:
+        stored = yaml.safe_load((folder / SWEEP_FILE).read_text())
+    except OSError as error:
+        raise ConfigError(f"cannot read {folder / SWEEP_FILE}: "
+                          f"{error.strerror or error}") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{folder / SWEEP_FILE} is not valid YAML: {error}") from None
+    if not isinstance(stored, dict) or not isinstance(stored.get("grid"), dict):
+        raise ConfigError(f"{folder / SWEEP_FILE} is not a sweep as `experiment.py sweep` "
+                          f"stores it (a mapping with a grid)")
+    try:
+        text = (folder / SUMMARY_CSV).read_text()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{folder} holds {SWEEP_FILE} but no {SUMMARY_CSV}; run the "
+                                f"sweep into it (experiment.py sweep ... --output {folder})"
+                                ) from None
+    rows = list(csv.DictReader(io.StringIO(text)))
+    missing = {"point", "status"} - set(rows[0] if rows else {})
+    if missing:
+        raise ValueError(f"{folder / SUMMARY_CSV} is not a sweep summary: it has no "
+                         f"{' and no '.join(sorted(missing))} column")
+    return SweepTable(folder, list(stored["grid"]), dict(stored.get("columns") or {}), rows)
+
+
+def write_sweep_plots(folder: str | os.PathLike) -> list[Path]:
+    """Draw every registered sweep plot that applies to the sweep folder `folder` into
+    `<folder>/plots/` (atomically); the files written."""
+    from snnsim.plots import DPI
+
+    table = read_sweep_table(folder)
+    if not table.complete:
+        statuses = sorted({row["status"] for row in table.rows}) or ["no points"]
+        raise ValueError(f"{table.folder / SUMMARY_CSV} has no complete point to plot yet "
+                         f"(status: {', '.join(statuses)})")
+    written = []
+    for plot in SWEEP_PLOTS.values():
+        if not plot.applies(table):
+            continue
+        for stem, figure in plot.draw(table).items():
+            path = table.folder / PLOTS_DIR / f"{stem}.png"
+            with atomic_path(path) as tmp:
+                figure.savefig(tmp, format="png", dpi=DPI)
+            written.append(path)
+    return written
+
+
+def _numeric_grid_keys(table: SweepTable) -> list[str]:
+    """Grid keys whose values in the complete points are numbers, two or more of them."""
+    keys = []
+    for key in table.grid:
+        values = [as_float(row.get(key)) for row in table.complete]
+        if all(math.isfinite(v) for v in values) and len(set(values)) > 1:
+            keys.append(key)
+    return keys
+
+
+def _draw_primary_against_grid(table: SweepTable) -> dict:
+    """The test value of the primary metric against each numeric grid key, one line per
+    combination of the other grid keys' values."""
+    from matplotlib.figure import Figure
+
+    labels = short_labels(table.grid)
+    figures = {}
+    primary = table.complete[0]["primary_metric"]
+    for key in _numeric_grid_keys(table):
+        lines: dict[str, list[tuple[float, float]]] = {}
+        for row in table.complete:
+            y = as_float(row.get(f"test_{row['primary_metric']}"))
+            if math.isfinite(y):
+                label = ", ".join(f"{labels[k]}={row[k]}" for k in table.grid if k != key)
+                lines.setdefault(label, []).append((as_float(row[key]), y))
+        if not lines:
+            continue
+        fig = Figure(figsize=(6, 4.2), layout="constrained")
+        ax = fig.subplots()
+        for label, points in lines.items():
+            points.sort()
+            ax.plot([x for x, _ in points], [y for _, y in points], "o-", label=label or None)
+        set_x_scale(ax, [x for points in lines.values() for x, _ in points])
+        ax.set_xlabel(table.name_of(key))
+        ax.set_ylabel(f"test {primary}")
+        if len(lines) > 1:
+            ax.legend(fontsize=8)
+        ax.set_title(f"{table.folder.name}: test {primary} against {labels[key]}", fontsize=9)
+        figures[f"sweep_{_folder_safe(primary)}_vs_{_folder_safe(labels[key])}"] = fig
+    return figures
+
+
+SWEEP_PLOTS.register(SweepPlot(
+    "primary_against_grid",
+    lambda table: bool(_numeric_grid_keys(table)) and bool(table.complete),
+    _draw_primary_against_grid))
 
 
 # --------------------------------------------------------------------------- command line

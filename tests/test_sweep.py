@@ -1,5 +1,6 @@
-"""Sweeps: grid expansion, overrides, summary.csv, resuming, failures, interrupts; the
-in-process path and the Ray path on a real local Ray instance."""
+"""Sweeps: grid expansion, overrides, summary.csv and its named columns, resuming,
+failures, interrupts, the sweep's figures (`eval <sweep folder>`); the in-process path and
+the Ray path on a real local Ray instance."""
 from __future__ import annotations
 
 import csv
@@ -141,6 +142,16 @@ def test_plan_checks_every_point_before_anything_runs(tmp_path):
     ({"base": {}, "grid": {}}, "grid must be a non-empty mapping"),
     ({"base": {}, "grid": {"a": [1]}, "overrides": {"a": 2}}, "a is both in grid and in"),
     ({"base": {}, "grid": {"a": [1]}, "cpus_per_point": True}, "cpus_per_point must be a"),
+    ({"base": {}, "grid": {"a": [1]}, "columns": ["a"]}, "columns must be a mapping of new "
+                                                         "summary.csv column names"),
+    ({"base": {}, "grid": {"a": [1]}, "columns": {"a": "final_x"}},
+     "columns.a: summary.csv already has a column 'a'"),
+    ({"base": {}, "grid": {"a": [1]}, "columns": {"final_loss": "final_val_loss"}},
+     "columns.final_loss: summary.csv already has a column"),
+    ({"base": {}, "grid": {"a": [1]}, "columns": {"my loss": "final_val_loss"}},
+     "columns: 'my loss' is not a column name"),
+    ({"base": {}, "grid": {"a": [1]}, "columns": {"loss": 3}},
+     "columns.loss must name a dotted config key or a summary.csv column"),
 ])
 def test_sweep_file_errors(tmp_path, data, message):
     path = tmp_path / "bad.yaml"
@@ -215,6 +226,8 @@ def test_in_process_sweep_writes_point_folders_and_summary(tmp_path, count_train
         metrics = read_csv(folder / "metrics.csv")
         assert row["status"] == "ok" and row["primary_metric"] == "accuracy"
         assert float(row["test_accuracy"]) == summary["test_accuracy"]
+        assert (int(row["epochs"]), float(row["training_seconds"])) == (
+            summary["epochs"], summary["training_seconds"])
         finals = {k[len("final_"):]: v for k, v in row.items() if k.startswith("final_")}
         assert finals == {k: v for k, v in metrics[-1].items() if k != "epoch"}
         assert "train_loss" in finals and "val_accuracy" in finals
@@ -233,8 +246,82 @@ def test_primary_metric_of_the_summary_is_used(tmp_path):
                                         "test_accuracy: 0.5\n")
     (point / "metrics.csv").write_text("epoch,train_loss,sparsity\n1,0.5,0.1\n2,0.4,0.2\n")
     assert sweep.read_point(point) == {"status": "ok", "primary_metric": "loss",
-                                       "test_loss": 0.25, "final_train_loss": "0.4",
+                                       "test_loss": 0.25, "epochs": None,
+                                       "training_seconds": None, "final_train_loss": "0.4",
                                        "final_sparsity": "0.2"}
+
+
+# --------------------------------------------------------------------------- named columns
+
+
+NAMED = {"lr": LEARNING_RATE, "seed": "training_params.torch_seed",
+         "sizes": "network_layout.layer_sizes", "acc": "final_val_accuracy",
+         "score": "test_accuracy", "run": "point"}
+
+
+def test_named_columns_come_first_with_the_values_of_their_sources(tmp_path, count_training):
+    out = tmp_path / "out"
+    result = sweep.run_sweep(sweep.load_sweep(xor_sweep(tmp_path, columns=NAMED)), output=out,
+                             use_ray=False, progress=False)
+    rows = read_csv(out / "summary.csv")
+    header = list(rows[0])
+    assert header[:10] == ["point", "status", *NAMED, LEARNING_RATE, HIDDEN]
+    assert header[-2:] == ["epochs", "training_seconds"]
+    for row in rows:
+        config = yaml.safe_load((out / row["point"] / "config.yaml").read_text())
+        assert float(row["lr"]) == config["training_params"]["learning_rate"] \
+            == float(row[LEARNING_RATE])
+        assert row["seed"] == "2000" and row["sizes"] == "[10,2]"  # a list as JSON
+        assert row["acc"] == row["final_val_accuracy"] != ""
+        assert row["score"] == row["test_accuracy"] != "" and row["run"] == row["point"]
+    assert [r["acc"] for r in result.rows] == [r["acc"] for r in rows]
+    stored = yaml.safe_load((out / "sweep.yaml").read_text())
+    assert stored["columns"] == NAMED
+
+
+def test_a_named_config_key_no_point_has_is_an_error_before_anything_runs(tmp_path):
+    path = xor_sweep(tmp_path, columns={"sigma": "task.noise_std"})
+    with pytest.raises(ConfigError, match=r"columns.sigma: 'task.noise_std' is neither a key of "
+                                          r"the config of point 000_learning_rate=0.005_0=10 "
+                                          r"nor a summary.csv column \(point, status, "):
+        sweep.run_sweep(sweep.load_sweep(path), output=tmp_path / "out", use_ray=False)
+    assert not (tmp_path / "out").exists()
+    path = xor_sweep(tmp_path, columns={"lr": "training_params.learnig_rate"})
+    with pytest.raises(ConfigError, match=r"did you mean 'training_params.learning_rate'\?"):
+        sweep.plan(sweep.load_sweep(path))
+
+
+def test_a_named_result_column_no_point_has_is_an_error_and_a_rerun_fixes_it(tmp_path,
+                                                                             count_training):
+    out = tmp_path / "out"
+    path = xor_sweep(tmp_path, grid={LEARNING_RATE: [0.01]},
+                     columns={"loss": "final_val_los"})
+    with pytest.raises(ConfigError, match=r"columns.loss: no point has the column "
+                                          r"'final_val_los'; did you mean 'final_val_loss'\? "
+                                          r"\(they have .*final_val_loss.*\), so it is empty"):
+        sweep.run_sweep(sweep.load_sweep(path), output=out, use_ray=False, progress=False)
+    assert read_csv(out / "summary.csv")[0]["loss"] == ""
+    path = xor_sweep(tmp_path, grid={LEARNING_RATE: [0.01]},
+                     columns={"loss": "final_val_loss"})
+    result = sweep.run_sweep(sweep.load_sweep(path), output=out, use_ray=False, progress=False)
+    assert len(count_training) == 1  # the complete point is kept, only the summary changes
+    row = read_csv(out / "summary.csv")[0]
+    assert row["loss"] == row["final_val_loss"] == result.rows[0]["loss"] != ""
+    assert yaml.safe_load((out / "sweep.yaml").read_text())["columns"] == {
+        "loss": "final_val_loss"}
+
+
+def test_a_result_column_some_points_lack_is_empty_in_their_rows():
+    loaded = sweep.sweep_from_mapping({"base": {"a": 1}, "grid": {"a": [1, 2]},
+                                       "columns": {"k": "final_k"}})
+    points = sweep.plan(loaded, validate=False)
+    results = {points[0].name: {"status": "ok", "final_k": "10"},
+               points[1].name: {"status": "ok"}}
+    rows = sweep.summary_rows(loaded, points, results)
+    assert [r["k"] for r in rows] == ["10", None]
+    sweep.check_result_columns(loaded, rows, Path("out"))  # one point has it: fine
+    with pytest.raises(ConfigError, match="no point has the column 'final_k'"):
+        sweep.check_result_columns(loaded, rows[1:], Path("out"))
 
 
 def test_resume_skips_complete_points_and_redoes_incomplete_ones(tmp_path, count_training):
@@ -346,6 +433,95 @@ def test_cli_run_prints_where_the_summary_is(tmp_path, capsys):
                               "--output", str(out), "--no-ray", "--quiet"])
     sweep.run(args)
     assert f"summary: {out / 'summary.csv'}" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- the sweep's figures
+
+
+def _sweep_folder(folder: Path, grid: dict, rows: list[dict], columns: dict | None = None):
+    """A sweep folder as `experiment.py sweep` leaves it: sweep.yaml and summary.csv."""
+    folder.mkdir(parents=True)
+    (folder / "sweep.yaml").write_text(yaml.safe_dump({"base": {}, "grid": grid,
+                                                       "columns": columns or {}}))
+    header = list(dict.fromkeys(key for row in rows for key in row))
+    with open(folder / "summary.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, header)
+        writer.writeheader()
+        writer.writerows(rows)
+    return folder
+
+
+def _lines(figure) -> dict[str, list[tuple[float, float]]]:
+    (ax,) = figure.axes
+    return {line.get_label(): list(zip(line.get_xdata(), line.get_ydata()))
+            for line in ax.lines}
+
+
+def test_primary_metric_against_each_numeric_grid_key(tmp_path):
+    rows = [{"point": f"00{i}", "status": status, "lr": lr, "opt": opt,
+             "primary_metric": "accuracy", "test_accuracy": acc}
+            for i, (status, lr, opt, acc) in enumerate([
+                ("ok", "0.001", "adam", "0.5"), ("ok", "0.1", "adam", "0.7"),
+                ("ok", "0.01", "adam", "0.9"), ("ok", "0.001", "sgd", "0.4"),
+                ("failed: boom", "0.01", "sgd", ""), ("ok", "0.1", "sgd", "0.6")])]
+    folder = _sweep_folder(tmp_path / "s", {"lr": [], "opt": []}, rows, {"rate": "lr"})
+    table = sweep.read_sweep_table(folder)
+    assert table.grid == ["lr", "opt"] and len(table.complete) == 5
+    assert sweep._numeric_grid_keys(table) == ["lr"]  # opt is not a number
+    figures = sweep._draw_primary_against_grid(table)
+    assert list(figures) == ["sweep_accuracy_vs_lr"]
+    assert _lines(figures["sweep_accuracy_vs_lr"]) == {
+        "opt=adam": [(0.001, 0.5), (0.01, 0.9), (0.1, 0.7)],
+        "opt=sgd": [(0.001, 0.4), (0.1, 0.6)]}  # sorted by x, the failed point left out
+    (ax,) = figures["sweep_accuracy_vs_lr"].axes
+    assert ax.get_xscale() == "log" and ax.get_xlabel() == "rate (lr)"
+    assert ax.get_ylabel() == "test accuracy"
+
+
+@pytest.mark.parametrize("values, scale", [
+    ([0.001, 0.01, 0.1], "log"), ([0, 0.05, 0.8, 10], "symlog"), ([1, 2, 3], "linear"),
+    ([-1, 1, 100], "linear"), ([0, 5], "linear"), ([0, 1, 19], "linear")])
+def test_x_scale(values, scale):
+    from matplotlib.figure import Figure
+
+    ax = Figure().subplots()
+    ax.plot(values, values)
+    sweep.set_x_scale(ax, values)
+    assert ax.get_xscale() == scale
+    if scale != "linear":
+        assert list(ax.get_xticks()) == sorted(values)
+
+
+def test_eval_of_a_sweep_folder_draws_the_sweep_figures(tmp_path, capsys):
+    from snnsim import cli
+
+    out = tmp_path / "out"
+    sweep.run_sweep(sweep.load_sweep(xor_sweep(tmp_path, grid={LEARNING_RATE: [0.005, 0.05]})),
+                    output=out, use_ray=False, progress=False)
+    assert cli.main(["eval", str(out)]) == 0
+    assert f"plots: 1 files in {out / 'plots'}" in capsys.readouterr().out
+    assert (out / "plots" / "sweep_accuracy_vs_learning_rate.png").stat().st_size > 1000
+    assert cli.main(["eval", str(out), "--epoch", "1"]) == 1
+    assert "is a sweep folder; give one point's folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda f: _sweep_folder(f, {"a": []}, [{"point": "000", "status": "pending", "a": "1"}]),
+     r"has no complete point to plot yet \(status: pending\)"),
+    (lambda f: _sweep_folder(f, {"a": []}, [{"name": "000", "a": "1"}]),
+     "is not a sweep summary: it has no point and no status column"),
+    (lambda f: (_sweep_folder(f, {"a": []}, []), (f / "summary.csv").unlink()),
+     "holds sweep.yaml but no summary.csv"),
+    (lambda f: (f.mkdir(), (f / "sweep.yaml").write_text("[1, 2]")),
+     "is not a sweep as `experiment.py sweep` stores it"),
+])
+def test_eval_of_a_broken_sweep_folder_says_what_is_wrong(tmp_path, make, message):
+    folder = tmp_path / "s"
+    make(folder)
+    assert sweep.is_sweep_folder(folder)
+    with pytest.raises((ValueError, OSError), match=message):
+        sweep.write_sweep_plots(folder)
+    assert not (folder / "plots").exists()
 
 
 # --------------------------------------------------------------------------- on Ray

@@ -9,7 +9,7 @@ A one-hidden-layer network trained to reconstruct clean inputs from noisy ones
 * the data set `npy_vectors` (any .npy array of vectors), `data.py`;
 * the task `noisy_denoising` (Gaussian or Laplace noise), `tasks.py`;
 * the per-epoch activity metrics (`sparse_activity`), `metrics.py`;
-* the plots `eval` draws for tracked layers, `plots.py`;
-* the command `experiment.py sparse-summary <sweep folder>`, `commands.py`.
+* the plots `eval` draws for tracked layers, and for a sweep folder the active fraction
+  against sigma, `plots.py`.
 """
-from . import commands, data, layers, metrics, plots, tasks  # noqa: F401  (registration)
+from . import data, layers, metrics, plots, tasks  # noqa: F401  (registration)

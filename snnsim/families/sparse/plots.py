@@ -7,7 +7,12 @@
 * ``receptive_fields.png``: the input weights of a sample of neurons of the first tracked
   layer as images (inputs that form a square image, e.g. MNIST's 28 x 28).
 
-And the sweep figure of `experiment.py sparse-summary`: active fraction against sigma.
+And the sweep figure `eval <sweep folder>` draws for a sweep whose summary.csv has the
+named columns `sigma` and `active_fraction` (sparse_coding_sweep.yaml, sparse_topk_sweep.yaml):
+
+* ``active_fraction_vs_sigma.png``: active fraction against sigma (log x), one line per
+  layer (`layer`, `mode`, `width` columns), Top-K points (a `k` column) marked with their
+  k, beside the published curves (FAMILIES.md section 4).
 """
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from snnsim.registry import PLOTS, Plot
+from snnsim.sweep import SWEEP_PLOTS, SweepPlot, SweepTable, as_float, set_x_scale
 
 from .metrics import series_prefix, tracked_layers
 
@@ -31,6 +37,8 @@ PUBLISHED_ACTIVE = {
     1000: (.99, .94, .75, .40, .29, .21, .11, .07),
     10000: (.77, .46, .34, .13, .04, .03, .022, .028),
 }
+PUBLISHED_MNIST_10000 = ((0, .96), (10, .067))  # MNIST, 10,000 units: sigma, active fraction
+SIGMA, ACTIVE = "sigma", "active_fraction"      # the named columns the sweep figure needs
 
 
 def plot_activity_curves(history: dict, prefixes: list[str]) -> Figure:
@@ -126,22 +134,63 @@ def _draw(trainer, evaluations: dict, options: dict) -> dict:
 PLOTS.register(Plot("sparse_activity", lambda trainer: bool(tracked_layers(trainer)), _draw))
 
 
-def plot_active_vs_sigma(groups: dict[str, list[tuple[float, float]]],
-                         published_width: int | None = 1000) -> Figure:
-    """Active fraction against sigma, one line per group {label: [(sigma, fraction)]},
-    and the published CIFAR-10-latent curve of `published_width` units for reference."""
-    fig = Figure(figsize=(6.5, 4.5), layout="constrained")
+def _sigma_points(table: SweepTable) -> list[tuple[dict, float, float]]:
+    """(row, sigma, active fraction) of the complete points that have both."""
+    points = []
+    for row in table.complete:
+        sigma, fraction = as_float(row.get(SIGMA)), as_float(row.get(ACTIVE))
+        if math.isfinite(sigma) and math.isfinite(fraction):
+            points.append((row, sigma, fraction))
+    return points
+
+
+def _layer_label(row: dict) -> str:
+    """`topk_linear (mask), 1000 units, k = 100` from the row's layer, mode, width, k."""
+    label = row.get("layer") or "points"
+    if row.get("mode"):
+        label += f" ({row['mode']})"
+    if row.get("width"):
+        label += f", {row['width']} units"
+    k = as_float(row.get("k"))
+    if math.isfinite(k):
+        label += f", k = {k:g}"
+    return label
+
+
+def plot_active_vs_sigma(table: SweepTable) -> dict:
+    """Active fraction against sigma, one line per layer of the sweep; Top-K points (a k
+    value) as squares labelled with k; the published curve of the sweep's width (CIFAR-10
+    latents; 1,000 units if the width is not one of 100, 1,000, 10,000) and the published
+    MNIST end points at 10,000 units for comparison."""
+    groups: dict[str, list[tuple[float, float, float]]] = {}
+    for row, sigma, fraction in _sigma_points(table):
+        groups.setdefault(_layer_label(row), []).append((sigma, fraction, as_float(row.get("k"))))
+    fig = Figure(figsize=(7, 4.8), layout="constrained")
     ax = fig.subplots()
     for label, points in groups.items():
-        points = sorted(points)
-        ax.plot([s for s, _ in points], [f for _, f in points], "o-", label=label)
-    if published_width in PUBLISHED_ACTIVE:
-        ax.plot(PUBLISHED_SIGMAS, PUBLISHED_ACTIVE[published_width], "k--", alpha=0.6,
-                label=f"published, CIFAR-10 latents, {published_width:,} units")
-    ax.set_xscale("symlog", linthresh=0.05)
-    ax.set_xlabel("noise sigma")
+        points.sort()
+        sigmas, fractions = [p[0] for p in points], [p[1] for p in points]
+        topk = math.isfinite(points[0][2])
+        ax.plot(sigmas, fractions, "s-" if topk else "o-", markersize=8 if topk else 5,
+                label=label)
+        if topk:
+            for sigma, fraction, k in points:
+                ax.annotate(f"k={k:g}", (sigma, fraction), textcoords="offset points",
+                            xytext=(6, 4), fontsize=7)
+    widths = {as_float(row.get("width")) for row in table.complete}
+    width = int(widths.pop()) if len(widths) == 1 and widths <= {100., 1000., 10000.} else 1000
+    ax.plot(PUBLISHED_SIGMAS, PUBLISHED_ACTIVE[width], "--", color="0.45",
+            label=f"published, CIFAR-10 latents, {width:,} units")
+    ax.plot(*zip(*PUBLISHED_MNIST_10000), "x", color="0.3", markersize=8,
+            label="published, MNIST, 10,000 units")
+    set_x_scale(ax, [*PUBLISHED_SIGMAS, *(p[0] for points in groups.values() for p in points)])
+    ax.set_xlabel("noise sigma (log scale above the smallest nonzero sigma)")
     ax.set_ylabel("fraction of neurons active per input")
     ax.set_ylim(0, 1.02)
-    ax.legend(fontsize=8)
-    ax.set_title("Sparsity from noise")
-    return fig
+    ax.legend(fontsize=7)
+    ax.set_title(f"Sparsity from noise: {table.folder.name}", fontsize=9)
+    return {"active_fraction_vs_sigma": fig}
+
+
+SWEEP_PLOTS.register(SweepPlot("sparse_active_vs_sigma", lambda t: bool(_sigma_points(t)),
+                               plot_active_vs_sigma))
