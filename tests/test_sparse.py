@@ -1,9 +1,10 @@
 """The noise-induced sparse coding family (snnsim/families/sparse): Top-K, k schedules,
 weight constraints, the inhibitory circuit, activity counters, noise, data, a short run
-whose sparsity grows with sigma, checkpoints, config errors and the sweep table."""
+whose sparsity grows with sigma, checkpoints, config errors, the shipped sweeps' summary
+columns and the sweep figure (active fraction against sigma)."""
 from __future__ import annotations
 
-import argparse
+import csv
 import math
 from pathlib import Path
 
@@ -12,13 +13,13 @@ import pytest
 import torch
 import yaml
 
+from snnsim import cli, sweep
 from snnsim.config import ConfigError, resolve_config
 from snnsim.datasets import load_dataset
-from snnsim.families.sparse import commands, layers, metrics, plots, tasks
+from snnsim.families.sparse import layers, metrics, plots, tasks
 from snnsim.families.sparse.data import split_rows
 from snnsim.layers import LayerContext, RunSettings, TorchRate, build_layer
 from snnsim.network import neuron_params_from_config
-from snnsim.registry import COMMANDS
 from snnsim.training import Trainer
 
 # -- Top-K on hand-made vectors ----------------------------------------------------------------
@@ -354,39 +355,111 @@ def test_topk_run_continues_from_a_checkpoint_and_plots(monkeypatch, shared_data
         set(figures)  # 16 inputs: 4 x 4 receptive fields
 
 
-def test_sparse_summary_table(tmp_path: Path, capsys):
-    for i, (sigma, k, fraction) in enumerate([(0.0, None, 0.6), (0.8, None, 0.1),
-                                               (0.8, 100, 0.09)]):
-        point = tmp_path / f"00{i}_point"
-        point.mkdir()
-        layer = ({"type": "tracked_linear", "size": 1000} if k is None else
-                 {"type": "topk_linear", "size": 1000, "mode": "mask", "k": k})
-        (point / "config.yaml").write_text(yaml.safe_dump({
-            "task": {"type": "denoising", "noise_std": sigma},
-            "network_layout": {"layers": [layer, {"type": "linear", "size": 784}]}}))
-        columns = "epoch,train_loss,val_loss,active_fraction,dead_neurons,epoch_seconds" + \
-            (",k" if k else "")
-        rows = [f"1,0.5,0.4,0.9,0,2.0{',1000' if k else ''}",
-                f"2,0.3,0.2,{fraction},3,2.5{f',{k}' if k else ''}"]
-        (point / "metrics.csv").write_text("\n".join([columns, *rows]) + "\n")
-        (point / "summary.yaml").write_text("test_loss: 0.21\n")
-    (tmp_path / "003_failed").mkdir()
-    (tmp_path / "003_failed" / "error.txt").write_text("boom")
-    rows = COMMANDS.get("sparse-summary").run(argparse.Namespace(sweep_dir=tmp_path))
-    table = (tmp_path / "sparse_summary.csv").read_text().splitlines()
-    assert table[0].startswith("point,status,layer,width,sigma,k,active_fraction,dead_neurons,"
-                               "dead_fraction,activity_entropy,enc_dec_cosine,loss")
-    assert [r["status"] for r in rows] == ["ok", "ok", "ok", "failed"]
-    assert rows[1]["sigma"] == 0.8 and rows[1]["active_fraction"] == "0.1"
-    assert rows[1]["loss"] == "0.2" and rows[1]["dead_neurons"] == "3" and rows[1]["k"] == ""
-    assert rows[2]["k"] == "100" and rows[2]["layer"] == "topk_linear (mask)"
-    assert rows[0]["seconds"] == "4.5"
-    assert (tmp_path / "plots" / "active_fraction_vs_sigma.png").is_file()
-    groups = commands.active_vs_sigma_groups(rows)
-    assert groups["tracked_linear, 1000 units"] == [(0.0, 0.6), (0.8, 0.1)]
-    rows[0]["status"] = "running"
-    assert commands.active_vs_sigma_groups(rows)["tracked_linear, 1000 units"] == [(0.8, 0.1)]
-    assert "sparse_summary.csv" in capsys.readouterr().out
+# -- the sweeps ----------------------------------------------------------------------------------
+
+CONFIGS = Path(__file__).resolve().parents[1] / "experiment_configs"
+ISSUE_COLUMNS = ["sigma", "active_fraction", "dead_neurons", "loss"]  # and k for Top-K
+
+
+def test_shipped_sweeps_name_the_issue_columns():
+    relu = sweep.load_sweep(CONFIGS / "sparse_coding_sweep.yaml")
+    topk = sweep.load_sweep(CONFIGS / "sparse_topk_sweep.yaml")
+    assert set(ISSUE_COLUMNS) <= set(relu.columns)
+    assert set(ISSUE_COLUMNS + ["k"]) <= set(topk.columns)
+    assert relu.grid["task.noise_std"] == [0, 0.05, 0.1, 0.3, 0.8, 1.5, 3, 10]
+    rows = sweep.summary_rows(relu, sweep.plan(relu), {})
+    assert [r["sigma"] for r in rows] == ["0", "0.05", "0.1", "0.3", "0.8", "1.5", "3", "10"]
+    assert {(r["layer"], r["width"]) for r in rows} == {("tracked_linear", "1000")}
+    rows = sweep.summary_rows(topk, sweep.plan(topk), {})
+    assert [(r["sigma"], r["layer"], r["mode"], r["width"]) for r in rows] == [
+        ("0.8", "topk_linear", "mask", "1000"), ("0.8", "topk_linear", "subtract", "1000")]
+    assert all(r["k"] is None for r in rows)  # the k of the last epoch, once trained
+
+
+def _tiny(shipped: str, tmp_path: Path, shared_data: Path, grid: dict | None = None,
+          layer: dict | None = None) -> Path:
+    """The shipped sweep file `shipped` with 16 hidden units and one epoch per point."""
+    data = yaml.safe_load((CONFIGS / shipped).read_text())
+    data["base"] = str(CONFIGS / data["base"])
+    data["grid"] = grid or data["grid"]
+    data["overrides"].update({"training_params.epoch_number": 1,
+                              "data.data_dir": str(shared_data)})
+    data["overrides"]["network_layout.layers.0"] = layer or {
+        "type": "tracked_linear", "size": 16, "activation": "relu", "init": "uniform"}
+    path = tmp_path / shipped
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def _read(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_tiny_sweeps_write_the_issue_columns_and_eval_draws_sigma(tmp_path, shared_data,
+                                                                   capsys):
+    relu = _tiny("sparse_coding_sweep.yaml", tmp_path, shared_data,
+                 grid={"task.noise_std": [0, 0.8]})
+    topk = _tiny("sparse_topk_sweep.yaml", tmp_path, shared_data,
+                 layer={"type": "topk_linear", "size": 16, "k": 4, "mode": "mask"})
+    for path in (relu, topk):
+        sweep.run_sweep(sweep.load_sweep(path), output=tmp_path / path.stem, use_ray=False,
+                        progress=False)
+    rows = _read(tmp_path / "sparse_coding_sweep" / "summary.csv")
+    assert list(rows[0])[2:8] == [
+        "sigma", "layer", "width", "active_fraction", "dead_neurons", "dead_fraction"]
+    for row in rows:
+        assert row["active_fraction"] == row["final_active_fraction"] != ""
+        assert row["dead_neurons"] == row["final_dead_neurons"] != ""
+        assert row["loss"] == row["final_val_loss"] != ""
+    assert [r["sigma"] for r in rows] == ["0", "0.8"]
+    rows = _read(tmp_path / "sparse_topk_sweep" / "summary.csv")
+    assert [(r["sigma"], r["mode"], r["k"]) for r in rows] == [("0.8", "mask", "4"),
+                                                              ("0.8", "subtract", "4")]
+    # mask keeps at most k = 4 of the 16 units, subtract at most k - 1
+    assert float(rows[0]["active_fraction"]) <= 4 / 16
+    assert float(rows[1]["active_fraction"]) <= 3 / 16
+    for name, expected in (("sparse_coding_sweep", {"active_fraction_vs_sigma.png",
+                                                    "sweep_loss_vs_noise_std.png"}),
+                           ("sparse_topk_sweep", {"active_fraction_vs_sigma.png"})):
+        assert cli.main(["eval", str(tmp_path / name)]) == 0
+        assert {p.name for p in (tmp_path / name / "plots").iterdir()} == expected
+    assert "plots: 1 files" in capsys.readouterr().out
+
+
+def _table(rows: list[dict], tmp_path: Path) -> sweep.SweepTable:
+    return sweep.SweepTable(tmp_path / "sigma_sweep", ["task.noise_std"],
+                            {"sigma": "task.noise_std"}, rows)
+
+
+def test_active_fraction_against_sigma_figure(tmp_path):
+    relu = [{"point": f"00{i}", "status": "ok", "sigma": s, "layer": "tracked_linear",
+             "width": "100", "active_fraction": f, "k": ""}
+            for i, (s, f) in enumerate([("0.8", "0.1"), ("0", "0.6"), ("10", "0.3")])]
+    topk = [{"point": "003", "status": "ok", "sigma": "0.8", "layer": "topk_linear",
+             "mode": "mask", "width": "100", "active_fraction": "0.09", "k": "10.0"},
+            {"point": "004", "status": "failed: x", "sigma": "3", "layer": "topk_linear",
+             "mode": "mask", "width": "100", "active_fraction": "", "k": ""}]
+    table = _table(relu + topk, tmp_path)
+    (plot,) = [p for p in sweep.SWEEP_PLOTS.values() if p.name == "sparse_active_vs_sigma"]
+    assert plot.applies(table)
+    figure = plot.draw(table)["active_fraction_vs_sigma"]
+    (ax,) = figure.axes
+    lines = {line.get_label(): line for line in ax.lines}
+    assert list(zip(*lines["tracked_linear, 100 units"].get_data())) == [
+        (0.0, 0.6), (0.8, 0.1), (10.0, 0.3)]
+    marked = lines["topk_linear (mask), 100 units, k = 10"]
+    assert list(zip(*marked.get_data())) == [(0.8, 0.09)] and marked.get_marker() == "s"
+    assert [t.get_text() for t in ax.texts] == ["k=10"]
+    published = lines["published, CIFAR-10 latents, 100 units"]  # the sweep's width
+    assert list(published.get_ydata()) == list(plots.PUBLISHED_ACTIVE[100])
+    assert list(zip(*lines["published, MNIST, 10,000 units"].get_data())) == [(0, .96),
+                                                                               (10, .067)]
+    assert ax.get_xscale() == "symlog"
+    assert not plot.applies(_table([{"point": "0", "status": "ok", "sigma": "0.8",
+                                     "active_fraction": "nan"}], tmp_path))
+    assert not plot.applies(_table([{"point": "0", "status": "ok", "lr": "0.8",
+                                     "accuracy": "0.5"}], tmp_path))
 
 
 def test_mnist_unlabelled_is_mnist_values_without_labels(shared_data: Path):

@@ -142,8 +142,8 @@ def test_plan_checks_every_point_before_anything_runs(tmp_path):
     ({"base": {}, "grid": {}}, "grid must be a non-empty mapping"),
     ({"base": {}, "grid": {"a": [1]}, "overrides": {"a": 2}}, "a is both in grid and in"),
     ({"base": {}, "grid": {"a": [1]}, "cpus_per_point": True}, "cpus_per_point must be a"),
-    ({"base": {}, "grid": {"a": [1]}, "columns": ["a"]}, "columns must be a mapping of new "
-                                                         "summary.csv column names"),
+    ({"base": {}, "grid": {"a": [1]}, "columns": ["a"]},
+     "columns must be a mapping of new summary.csv column names"),
     ({"base": {}, "grid": {"a": [1]}, "columns": {"a": "final_x"}},
      "columns.a: summary.csv already has a column 'a'"),
     ({"base": {}, "grid": {"a": [1]}, "columns": {"final_loss": "final_val_loss"}},
