@@ -77,10 +77,11 @@ SNAPSHOTS_KEY = "training_params.epoch_snapshots"
 class SweepFailed(RuntimeError):
     """Some points of a sweep failed (the others ran); their errors are in summary.csv."""
 
-    def __init__(self, failed: list[str], total: int, summary_csv: Path):
+    def __init__(self, failed: list[str], total: int, summary_csv: Path, first_error: str = ""):
         self.failed, self.total, self.summary_csv = failed, total, summary_csv
         super().__init__(f"{len(failed)} of {total} sweep points failed "
-                         f"({', '.join(failed[:5])}{', ...' if len(failed) > 5 else ''}); "
+                         f"({', '.join(failed[:5])}{', ...' if len(failed) > 5 else ''}"
+                         f"{f'; the first: {first_error}' if first_error else ''}); "
                          f"their errors are in the status column of {summary_csv} and in "
                          f"<point>/{POINT_ERROR}; run the sweep again into the same folder "
                          f"to redo them")
@@ -406,6 +407,30 @@ def plan(sweep: Sweep, validate: bool = True) -> list[Point]:
     return points
 
 
+def check_data(sweep: Sweep, points: list[Point]) -> None:
+    """Load, in this process, the validation split of each distinct file-based data set
+    (one that reads `data_dir`) of `points`, so that a missing or damaged data file stops
+    the sweep before any point starts, naming the file. (A cluster's nodes, which may
+    hold their data elsewhere, are not checked.)"""
+    from snnsim.config import resolve_config
+    from snnsim.datasets import DATASETS, load_dataset
+
+    checked = []
+    for point in points:
+        where = f"{sweep.source}: point {point.name}"
+        config = resolve_config(copy.deepcopy(point.config), source=where)
+        data = (config["dataset"], config["data"])
+        if "data_dir" not in DATASETS.get(config["dataset"]).fields or data in checked:
+            continue
+        checked.append(data)
+        try:
+            load_dataset(config["dataset"], "val", options=config["data"])
+        except OSError as error:
+            raise type(error)(f"{where}: {error}") from None
+        except ValueError as error:
+            raise ConfigError(f"{where}: {error}") from None
+
+
 # --------------------------------------------------------------------------- one point
 
 
@@ -573,6 +598,9 @@ def run_sweep(sweep: Sweep, output: str | os.PathLike | None = None,
     if workers is not None and workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}")
     points = plan(sweep)
+    if not ray_address:
+        check_data(sweep, [p for p in points
+                           if output is None or not is_complete(Path(output) / p.name)])
     folder = _sweep_folder(sweep, output)
     summary_csv = folder / SUMMARY_CSV
     results: dict[str, dict] = {}
@@ -609,9 +637,10 @@ def run_sweep(sweep: Sweep, output: str | os.PathLike | None = None,
                           summary_rows(sweep, points, results, pending_status="interrupted"))
             raise
     rows = summary_rows(sweep, points, results)
-    failed = [row["point"] for row in rows if row["status"] != "ok"]
+    failed = [row for row in rows if row["status"] != "ok"]
     if failed:
-        raise SweepFailed(failed, len(points), summary_csv)
+        raise SweepFailed([row["point"] for row in failed], len(points), summary_csv,
+                          failed[0]["status"].removeprefix("failed: "))
     check_result_columns(sweep, rows, folder)
     return SweepResult(folder, summary_csv, rows)
 

@@ -324,6 +324,17 @@ def test_a_result_column_some_points_lack_is_empty_in_their_rows():
         sweep.check_result_columns(loaded, rows[1:], Path("out"))
 
 
+def test_missing_data_files_stop_the_sweep_before_any_point_starts(tmp_path, count_training):
+    base = REPO / "experiment_configs" / "sparse_coding_mnist.yaml"
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({"base": str(base), "grid": {"task.noise_std": [0, 0.8]},
+                                    "overrides": {"data.data_dir": str(tmp_path / "nodata")}}))
+    with pytest.raises(FileNotFoundError, match=r"s.yaml: point 000_noise_std=0: MNIST file "
+                                                r"not found: .*nodata/mnist/t10k-images"):
+        sweep.run_sweep(sweep.load_sweep(path), output=tmp_path / "out", use_ray=False)
+    assert count_training == [] and not (tmp_path / "out").exists()
+
+
 def test_resume_skips_complete_points_and_redoes_incomplete_ones(tmp_path, count_training):
     path = xor_sweep(tmp_path, grid={LEARNING_RATE: [0.005, 0.01, 0.02]})
     out = tmp_path / "out"
@@ -370,7 +381,8 @@ def test_a_failed_point_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypatch)
     out = tmp_path / "out"
     path = xor_sweep(tmp_path, grid={LEARNING_RATE: [0.01, 0.005]})
     with pytest.raises(sweep.SweepFailed, match="1 of 2 sweep points failed "
-                                                r"\(000_learning_rate=0.01\)") as error:
+                                                r"\(000_learning_rate=0.01; the first: "
+                                                r"RuntimeError: diverged badly\)") as error:
         sweep.run_sweep(sweep.load_sweep(path), output=out, use_ray=False, progress=False)
     assert error.value.summary_csv == out / "summary.csv"
     rows = read_csv(out / "summary.csv")
@@ -571,10 +583,9 @@ def test_ray_sweep_runs_each_point_as_a_ray_task(tmp_path, local_ray, monkeypatc
     # The same points in this process give the same numbers (seeded runs).
     in_process = sweep.run_sweep(sweep.load_sweep(path), output=tmp_path / "local",
                                  use_ray=False, progress=False)
-    timeless = [{k: v for k, v in r.items() if k != "final_epoch_seconds"}
-                for r in in_process.rows]
-    assert [{k: v for k, v in r.items() if k != "final_epoch_seconds"}
-            for r in on_ray.rows] == timeless
+    timings = ("final_epoch_seconds", "training_seconds")
+    timeless = [{k: v for k, v in r.items() if k not in timings} for r in in_process.rows]
+    assert [{k: v for k, v in r.items() if k not in timings} for r in on_ray.rows] == timeless
 
 
 def test_ray_sweep_records_a_failed_point_and_resumes(tmp_path, local_ray):
@@ -583,7 +594,8 @@ def test_ray_sweep_records_a_failed_point_and_resumes(tmp_path, local_ray):
     out = tmp_path / "out"
     for attempt in range(2):
         with pytest.raises(sweep.SweepFailed, match="1 of 2 sweep points failed "
-                                                    r"\(001_n_inputs=5\)"):
+                                                    r"\(001_n_inputs=5; the first: "
+                                                    r"ValueError: "):
             sweep.run_sweep(sweep.load_sweep(path), output=out, use_ray=True, progress=False)
         rows = read_csv(out / "summary.csv")
         assert rows[0]["status"] == "ok" and rows[0]["test_accuracy"] != ""
