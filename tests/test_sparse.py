@@ -293,6 +293,13 @@ def _raw(entry: dict, task: dict | None = None) -> dict:
      "inhibition = 'lateral'"),
     ({"type": "tracked_linear", "size": 8, "inhibition_signed": True}, None,
      "inhibition = 'none'"),
+    ({"type": "topk_linear", "size": 8, "k": -1}, None, r"\.k = -1: expected an integer >= 0"),
+    ({"type": "topk_linear", "size": 8, "k": 2.5}, None, r"\.k = 2.5: expected an integer"),
+    ({"type": "topk_linear", "size": 8}, None, "missing required key 'k'"),
+    ({"type": "topk_linear", "size": 8, "k": 2, "k_schedule": "linear", "k_epochs": 0}, None,
+     r"k_epochs = 0: expected an integer > 0"),
+    ({"type": "tracked_linear", "size": 8}, {"type": "denoising", "noise_std": math.nan},
+     "noise_std = nan: expected a finite number"),
 ])
 def test_bad_config_is_a_clear_error(entry, task, message):
     with pytest.raises(ConfigError, match=message):
