@@ -788,8 +788,9 @@ def read_sweep_table(folder: str | os.PathLike) -> SweepTable:
         raise FileNotFoundError(f"{folder} holds {SWEEP_FILE} but no {SUMMARY_CSV}; run the "
                                 f"sweep into it (experiment.py sweep ... --output {folder})"
                                 ) from None
-    rows = list(csv.DictReader(io.StringIO(text)))
-    missing = {"point", "status"} - set(rows[0] if rows else {})
+    reader = csv.DictReader(io.StringIO(text))
+    rows = list(reader)
+    missing = {"point", "status"} - set(reader.fieldnames or ())
     if missing:
         raise ValueError(f"{folder / SUMMARY_CSV} is not a sweep summary: it has no "
                          f"{' and no '.join(sorted(missing))} column")
@@ -835,11 +836,11 @@ def _draw_primary_against_grid(table: SweepTable) -> dict:
 
     labels = short_labels(table.grid)
     figures = {}
-    primary = table.complete[0]["primary_metric"]
+    primary = table.complete[0].get("primary_metric") or DEFAULT_PRIMARY_METRIC
     for key in _numeric_grid_keys(table):
         lines: dict[str, list[tuple[float, float]]] = {}
         for row in table.complete:
-            y = as_float(row.get(f"test_{row['primary_metric']}"))
+            y = as_float(row.get(f"test_{row.get('primary_metric') or DEFAULT_PRIMARY_METRIC}"))
             if math.isfinite(y):
                 label = ", ".join(f"{labels[k]}={row[k]}" for k in table.grid if k != key)
                 lines.setdefault(label, []).append((as_float(row[key]), y))

@@ -524,6 +524,8 @@ def test_eval_of_a_sweep_folder_draws_the_sweep_figures(tmp_path, capsys):
      "is not a sweep summary: it has no point and no status column"),
     (lambda f: (_sweep_folder(f, {"a": []}, []), (f / "summary.csv").unlink()),
      "holds sweep.yaml but no summary.csv"),
+    (lambda f: (_sweep_folder(f, {"a": []}, []), (f / "summary.csv").write_text("point,status\n")),
+     r"has no complete point to plot yet \(status: no points\)"),
     (lambda f: (f.mkdir(), (f / "sweep.yaml").write_text("[1, 2]")),
      "is not a sweep as `experiment.py sweep` stores it"),
 ])
