@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+import yaml
 
 from snnsim.config import resolve_config
 from snnsim.errors import ConfigError
@@ -313,9 +314,45 @@ def test_greedy_assignment_and_subnetworks(shared_data: Path):
     assert torch.all(out.bias[1::2] == 0.25)
 
 
+def test_activity_assignment_by_hand():
+    """Hidden units serve the task with the larger mean |activity|; silent ones none."""
+    activity = [np.array([[1.0, 0.0, 0.2, 0.0], [0.5, 0.3, 0.7, 0.0]]), np.ones((2, 20))]
+    assignment = analysis.activity_assignment(activity, 2)
+    assert assignment[0].tolist() == [0, 1, 1, -1]
+    assert assignment[1].tolist() == [0, 1] * 10
+    with pytest.raises(ValueError, match=r"expected \[3, units\]"):
+        analysis.activity_assignment(activity, 3)
+
+
+def test_activity_assignment_of_a_network(shared_data: Path):
+    """Unit 0 reads the central 10x10 pixels (bright in digits, spread out by the
+    permutation), unit 1 the two top rows (blank in every MNIST digit, not after the
+    permutation), unit 2 nothing (silent): tasks digits, parity_permuted, none."""
+    trainer = _hand_built(shared_data)
+    hidden = trainer.network.layers[0]
+    image = np.zeros((28, 28))
+    centre, top = image.copy(), image.copy()
+    centre[9:19, 9:19] = 1.0
+    top[:2] = 1.0
+    with torch.no_grad():
+        hidden.weight.zero_()
+        hidden.bias.zero_()
+        hidden.weight[:, 0] = torch.from_numpy(centre.ravel())
+        hidden.weight[:, 1] = torch.from_numpy(top.ravel())
+        hidden.weight[:, 3] = 1.0
+    activity = analysis.record_activity(trainer, "train")
+    assert activity[0][0, 1] == 0 and activity[0][1, 1] > 0  # the blank rows, by the data
+    units = analysis.assignment(trainer, "activity")
+    assert units[0][:3].tolist() == [0, 1, -1]
+    assert units[1].tolist() == [0, 1] * 10
+    with pytest.raises(ValueError, match="'nearest'"):
+        analysis.assignment(trainer, "nearest")
+
+
 def test_score_on_hand_built_network(shared_data: Path, tmp_path: Path):
     trainer = _hand_built(shared_data)
-    subnetworks = commands._subnetworks(tmp_path, trainer)
+    subnetworks, units, method, finetune = commands._subnetworks(tmp_path, trainer)
+    assert method == "greedy" and finetune == 0 and units[0].tolist() == [0, 0, 1, 1]
     rows = commands.score_rows(trainer, subnetworks, "val")
     by = {(r["network"], r["task"]): r for r in rows}
     assert len(rows) == 6 and by[("full", "digits")]["fraction_of_full"] == 1.0
@@ -349,7 +386,7 @@ def test_commands_on_a_run(shared_data: Path, tmp_path: Path):
     raw = _config(shared_data, task={"proximity": 0.1, "transport": 1.0})
     results, _ = runs.train(raw, output=tmp_path / "run", progress=False)
     args = argparse.Namespace(results=results, epoch=None, backend=None, split="val",
-                              statistic="mean", finetune=1)
+                              statistic="mean", finetune=1, assign="activity")
     path = commands.record(args)
     recorded = np.load(path)
     assert recorded["layer_0"].shape == (2, 6) and recorded["layer_1"].shape == (2, 20)
@@ -361,6 +398,12 @@ def test_commands_on_a_run(shared_data: Path, tmp_path: Path):
     assert torch.all(sub.network.layers[0].weight[:, torch.from_numpy(removed)] == 0)
     value = commands.score(args)
     assert (results / "split_scores.csv").is_file() and -1 <= value <= 1
+    summary = yaml.safe_load((results / "split_summary.yaml").read_text())
+    assert summary["assignment"] == "activity" and summary["finetune_epochs"] == 1
+    assert summary["units_per_task"]["parity_permuted"] == [
+        int((assignment[f"layer_{k}"] == 1).sum()) for k in range(2)]
+    with pytest.raises(ValueError, match="--assign activity, not greedy"):
+        commands.score(argparse.Namespace(**{**vars(args), "assign": "greedy"}))
     assert len(commands.plot(args)) == 2
 
 

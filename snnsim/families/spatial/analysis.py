@@ -7,8 +7,17 @@ layer k serves
     argmax_t  sum over the units i of layer k+1 that serve t of S_ij,
     S = the summed |w| between unit i and unit j (`unit_cost("l1", ...)`),
 
-and no task (-1) if it has no weight to any assigned unit. Sub-network t keeps the
-units serving t; every other unit's incoming weights and bias are zeroed (its output
+and no task (-1) if it has no weight to any assigned unit.
+
+Activity assignment (an option beside the published one, sequential mode): output
+unit i serves task i mod T as above; a hidden unit j serves
+
+    argmax_t  m_t,j,   m_t,j = the recorded mean |y_j| over task t's samples,
+
+the task whose inputs drive it most (the task with strength_t,j > 0 in the published
+strength map below), and no task (-1) if it is silent on every task.
+
+Sub-network t keeps the units serving t; every other unit's incoming weights and bias are zeroed (its output
 is then f(0): 0 for relu and tanh). The input is not split.
 
 Recorded activity (sequential mode): per task t and unit j, the mean (or variance)
@@ -61,6 +70,32 @@ def greedy_assignment(layers, n_tasks: int) -> list[np.ndarray]:
         choice = score.argmax(0)
         assigned.insert(0, np.where(score.max(0) > 0, choice, -1))
     return assigned
+
+
+def activity_assignment(activity: list[np.ndarray], n_tasks: int) -> list[np.ndarray]:
+    """Task (or -1) of every unit from the recorded mean activity [T, units] per layer
+    (module docstring; the output layer's record only gives its size)."""
+    if any(a.shape[0] != n_tasks for a in activity):
+        raise ValueError(f"activity: expected [{n_tasks}, units] per layer, got "
+                         f"{[a.shape for a in activity]}")
+    hidden = [np.where(a.max(0) > 0, a.argmax(0), -1) for a in activity[:-1]]
+    return hidden + [np.arange(activity[-1].shape[1]) % n_tasks]
+
+
+ASSIGNMENTS = ("greedy", "activity")
+
+
+def assignment(trainer, method: str = "greedy", split: str = "train") -> list[np.ndarray]:
+    """Task (or -1) of every unit of a spatial run's layers by `method` (module
+    docstring): "greedy" (published, from the weights) or "activity" (from the mean
+    activity recorded on `split`, sequential mode)."""
+    layers = spatial_chain(trainer.network)
+    if method == "greedy":
+        return greedy_assignment(layers, trainer.task.n_tasks)
+    if method == "activity":
+        return activity_assignment(record_activity(trainer, split, "mean"),
+                                   trainer.task.n_tasks)
+    raise ValueError(f"assignment method {method!r}: expected one of {', '.join(ASSIGNMENTS)}")
 
 
 def subnetwork_masks(layers, assignment: list[np.ndarray], task: int) -> list[dict]:

@@ -6,15 +6,18 @@
     plot <results>
         <results>/plots/spatial_positions.png (learned positions coloured by the task each
         unit serves, connections by weight) and spatial_task_strength.png (sequential mode)
-    split <results> [--finetune N]
-        the greedy split into one sub-network per task (`analysis.py`); writes one results
-        folder per task, <results>/split/<task>/ (config.yaml, checkpoints/), that
-        `inference` reads, and <results>/split/assignment.npz; with --finetune N each
-        sub-network trains N more epochs on its own task, its removed weights kept at 0
-    score <results> [--split test]
-        every sub-network (from `split`, else split on the fly) and the full network on
-        every task; writes <results>/split_scores.csv and split_summary.yaml and prints
-        `separation: X.XXX` (mean silhouette of the positions by task, `costs.py`)
+    split <results> [--assign greedy|activity] [--finetune N]
+        the split into one sub-network per task (`analysis.py`: the published greedy
+        assignment from the weights, or by the activity recorded on the training split);
+        writes one results folder per task, <results>/split/<task>/ (config.yaml,
+        checkpoints/), that `inference` reads, and <results>/split/assignment.npz; with
+        --finetune N each sub-network trains N more epochs on its own task, its removed
+        weights kept at 0
+    score <results> [--split test] [--assign greedy|activity]
+        every sub-network (from `split` and its assignment, else split on the fly by
+        --assign) and the full network on every task; writes <results>/split_scores.csv
+        and split_summary.yaml and prints `separation: X.XXX` (mean silhouette of the
+        positions by the task each unit serves under that assignment, `costs.py`)
 """
 from __future__ import annotations
 
@@ -36,8 +39,9 @@ from snnsim.results import (
 )
 
 from .analysis import (
+    ASSIGNMENTS,
     apply_subnetwork_,
-    greedy_assignment,
+    assignment,
     record_activity,
     separation,
     spatial_chain,
@@ -48,6 +52,7 @@ from .data import N_LABELS
 from .plots import positions_figure, strength_figure
 
 SPLIT_FOLDER = "split"
+ASSIGNMENT_FILE = "assignment.npz"
 SCORES_CSV = "split_scores.csv"
 SCORE_COLUMNS = ("network", "task", "accuracy", "full_accuracy", "fraction_of_full",
                  "chance", "own_task")
@@ -98,6 +103,7 @@ def _plot_arguments(parser: argparse.ArgumentParser) -> None:
     _add_results(parser)
     parser.add_argument("--split", default="val", choices=("train", "val", "test"),
                         help="split whose activity the strength map shows")
+    _add_assign(parser)
 
 
 def plot(args: argparse.Namespace) -> list[Path]:
@@ -107,7 +113,7 @@ def plot(args: argparse.Namespace) -> list[Path]:
     folder = Path(args.results) / "plots"
     folder.mkdir(parents=True, exist_ok=True)
     figures = {"spatial_positions": positions_figure(
-        layers, greedy_assignment(layers, trainer.task.n_tasks), names)}
+        layers, assignment(trainer, args.assign), names)}
     if trainer.task.mode == "sequential":
         strengths = [task_strength(a) for a in record_activity(trainer, args.split, "mean")]
         figures["spatial_task_strength"] = strength_figure(strengths, names)
@@ -121,8 +127,16 @@ def plot(args: argparse.Namespace) -> list[Path]:
 
 # -- split -----------------------------------------------------------------------------------
 
+def _add_assign(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--assign", default="greedy", choices=ASSIGNMENTS,
+                        help="which task each unit serves: greedy (published, from the "
+                             "weights) or activity (the task whose training samples drive "
+                             "it most; sequential mode)")
+
+
 def _split_arguments(parser: argparse.ArgumentParser) -> None:
     _add_results(parser)
+    _add_assign(parser)
     parser.add_argument("--finetune", type=int, default=0, metavar="N",
                         help="train each sub-network N more epochs on its own task")
 
@@ -152,12 +166,12 @@ def _finetune(trainer, masks: list[dict], epochs: int) -> None:
 def split(args: argparse.Namespace) -> Path:
     results = Path(args.results)
     base = _load(results, args.epoch, args.backend)
-    layers = spatial_chain(base.network)
-    assignment = greedy_assignment(layers, base.task.n_tasks)
+    units_task = assignment(base, args.assign)
     folder = results / SPLIT_FOLDER
     folder.mkdir(exist_ok=True)
-    np.savez(folder / "assignment.npz", tasks=np.array(base.task.task_names),
-             **{f"layer_{k}": a for k, a in enumerate(assignment)})
+    np.savez(folder / ASSIGNMENT_FILE, tasks=np.array(base.task.task_names),
+             method=np.array(args.assign), finetune=np.array(args.finetune),
+             **{f"layer_{k}": a for k, a in enumerate(units_task)})
     checkpoint = base.checkpoint()
     for t, name in enumerate(base.task.task_names):
         from snnsim.training import Trainer
@@ -165,7 +179,7 @@ def split(args: argparse.Namespace) -> Path:
         trainer = Trainer(base.config, base.backend_name, datasets=_own_task_data(base, t))
         trainer.restore(checkpoint)
         sub = spatial_chain(trainer.network)
-        masks = subnetwork_masks(sub, assignment, t)
+        masks = subnetwork_masks(sub, units_task, t)
         apply_subnetwork_(sub, masks)
         if args.finetune:
             _finetune(trainer, masks, args.finetune)
@@ -174,9 +188,9 @@ def split(args: argparse.Namespace) -> Path:
         write_yaml(out / "config.yaml", trainer.config)
         write_metrics_csv(out / "metrics.csv", trainer.history)
         save_checkpoint(checkpoint_path(out, trainer.epoch), trainer.checkpoint())
-        units = [int((a == t).sum()) for a in assignment]
-        print(f"{name}: units per layer {units}" + (f", fine-tuned {args.finetune} epochs"
-                                                    if args.finetune else "")
+        units = [int((a == t).sum()) for a in units_task]
+        print(f"{name} ({args.assign} assignment): units per layer {units}"
+              + (f", fine-tuned {args.finetune} epochs" if args.finetune else "")
               + f" -> {out}")
     return folder
 
@@ -186,6 +200,9 @@ def split(args: argparse.Namespace) -> Path:
 def _score_arguments(parser: argparse.ArgumentParser) -> None:
     _add_results(parser)
     parser.add_argument("--split", default="test", choices=("train", "val", "test"))
+    parser.add_argument("--assign", default=None, choices=ASSIGNMENTS,
+                        help="assignment of an on-the-fly split (default: the one `split` "
+                             "saved, else greedy)")
 
 
 def _per_task(trainer, split_name: str) -> list[float]:
@@ -219,40 +236,66 @@ def score_rows(base, subnetworks: dict[str, object], split_name: str) -> list[di
     return rows
 
 
-def _subnetworks(results: Path, base) -> dict[str, object]:
+def _saved_split(results: Path, base) -> dict | None:
+    """The assignment `split` saved (method, finetune, layers), if its sub-networks exist."""
+    folder = results / SPLIT_FOLDER
+    path = folder / ASSIGNMENT_FILE
+    names = base.task.task_names
+    if not path.is_file() or not all((folder / n / "checkpoints").is_dir() for n in names):
+        return None
+    with np.load(path) as saved:
+        n_layers = sum(key.startswith("layer_") for key in saved.files)
+        return {"method": str(saved["method"]) if "method" in saved.files else "greedy",
+                "finetune": int(saved["finetune"]) if "finetune" in saved.files else 0,
+                "layers": [saved[f"layer_{k}"] for k in range(n_layers)]}
+
+
+def _subnetworks(results: Path, base, method: str | None = None):
+    """({task: trainer of its sub-network}, assignment, method, fine-tuning epochs): the
+    sub-networks `split` wrote (with their assignment), else split now by `method`
+    (default greedy). A `method` other than the saved split's is an error."""
     from snnsim import runs
 
-    layers = spatial_chain(base.network)
-    assignment = greedy_assignment(layers, base.task.n_tasks)
+    saved = _saved_split(results, base)
+    if saved is not None:
+        if method not in (None, saved["method"]):
+            raise ValueError(f"{results / SPLIT_FOLDER}: split with --assign "
+                             f"{saved['method']}, not {method}; run split again with "
+                             f"--assign {method}, or score without --assign")
+        out = {name: runs.load_trainer(results / SPLIT_FOLDER / name, None, base.backend_name)
+               for name in base.task.task_names}
+        return out, saved["layers"], saved["method"], saved["finetune"]
+    method = method or "greedy"
+    units_task = assignment(base, method)
     out = {}
     for t, name in enumerate(base.task.task_names):
-        folder = results / SPLIT_FOLDER / name
-        if (folder / "checkpoints").is_dir():
-            out[name] = runs.load_trainer(folder, None, base.backend_name)
-            continue
         trainer = copy.copy(base)
         trainer.network = copy.deepcopy(base.network)
         sub = spatial_chain(trainer.network)
-        apply_subnetwork_(sub, subnetwork_masks(sub, assignment, t))
+        apply_subnetwork_(sub, subnetwork_masks(sub, units_task, t))
         out[name] = trainer
-    return out
+    return out, units_task, method, 0
 
 
 def score(args: argparse.Namespace) -> float:
     results = Path(args.results)
     base = _load(results, args.epoch, args.backend)
-    rows = score_rows(base, _subnetworks(results, base), args.split)
+    subnetworks, units_task, method, finetune = _subnetworks(results, base, args.assign)
+    rows = score_rows(base, subnetworks, args.split)
     write_rows_csv(results / SCORES_CSV, [
         {k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in row.items()}
         for row in rows], SCORE_COLUMNS)
-    layers = spatial_chain(base.network)
-    mean, per_layer = separation(layers, greedy_assignment(layers, base.task.n_tasks))
+    mean, per_layer = separation(spatial_chain(base.network), units_task)
     write_yaml(results / "split_summary.yaml", {
-        "split": args.split, "separation": mean,
-        "separation_per_layer": [float(s) for s in per_layer],
+        "split": args.split, "assignment": method, "finetune_epochs": finetune,
+        "units_per_task": {name: [int((a == t).sum()) for a in units_task]
+                           for t, name in enumerate(base.task.task_names)},
+        "separation": mean, "separation_per_layer": [float(s) for s in per_layer],
         "scores": [{k: (float(v) if isinstance(v, (float, np.floating)) else v)
                     for k, v in row.items()} for row in rows]})
     print((results / SCORES_CSV).read_text().rstrip())
+    print(f"assignment: {method}" + (f", sub-networks fine-tuned {finetune} epochs"
+                                     if finetune else ", no fine-tuning"))
     print("separation per layer: " + ", ".join(f"{s:.3f}" for s in per_layer))
     print(f"separation: {mean:.3f}")
     return mean
@@ -263,8 +306,8 @@ for _command in (
             "activity (record_<statistic>.npz)", _record_arguments, record),
     Command("plot", "spatial networks: learned positions coloured by task, connections by "
             "weight, and the per-task strength map", _plot_arguments, plot),
-    Command("split", "spatial networks: greedy split into one sub-network per task "
-            "(<results>/split/<task>/), optional fine-tuning", _split_arguments, split),
+    Command("split", "spatial networks: split into one sub-network per task (greedy or by "
+            "activity; <results>/split/<task>/), optional fine-tuning", _split_arguments, split),
     Command("score", "spatial networks: every sub-network and the full network on every "
             "task (split_scores.csv) and the separation of the positions", _score_arguments,
             score),
