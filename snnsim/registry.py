@@ -125,7 +125,7 @@ PLOTS: Registry[Plot] = Registry("plot")
 COMMANDS: Registry[Command] = Registry("command")
 
 _CORE_MODULES = ("snnsim.layers", "snnsim.tasks", "snnsim.datasets", "snnsim.plots",
-                 "snnsim.sweep")
+                 "snnsim.sweep", "snnsim.interchange")
 
 
 @functools.cache
