@@ -385,14 +385,17 @@ def test_shipped_sweeps_name_the_issue_columns():
 
 def _tiny(shipped: str, tmp_path: Path, shared_data: Path, grid: dict | None = None,
           layer: dict | None = None) -> Path:
-    """The shipped sweep file `shipped` with 16 hidden units and one epoch per point."""
+    """The shipped sweep file `shipped` (its columns, its base's task) on the shipped 16-d
+    vectors (tests/data/sparse) with 16 hidden units, one epoch per point."""
     data = yaml.safe_load((CONFIGS / shipped).read_text())
     data["base"] = str(CONFIGS / data["base"])
     data["grid"] = grid or data["grid"]
-    data["overrides"].update({"training_params.epoch_number": 1,
-                              "data.data_dir": str(shared_data)})
-    data["overrides"]["network_layout.layers.0"] = layer or {
-        "type": "tracked_linear", "size": 16, "activation": "relu", "init": "uniform"}
+    data["overrides"].update({
+        "training_params.epoch_number": 1, "dataset": "npy_vectors",
+        "data": {"path": "sparse/vectors.npy", "data_dir": str(shared_data)},
+        "network_layout.n_inputs": 16, "network_layout.layers.1.size": 16,
+        "network_layout.layers.0": layer or {"type": "tracked_linear", "size": 16,
+                                             "activation": "relu", "init": "uniform"}})
     path = tmp_path / shipped
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
