@@ -470,6 +470,11 @@ def test_active_fraction_against_sigma_figure(tmp_path):
                                      "active_fraction": "nan"}], tmp_path))
     assert not plot.applies(_table([{"point": "0", "status": "ok", "lr": "0.8",
                                      "accuracy": "0.5"}], tmp_path))
+    raw = _table([{"point": "0", "status": "ok", "task.noise_std": "0.3",  # no named columns
+                   "final_active_fraction": "0.2", "final_k": "5"}], tmp_path)
+    (ax,) = plot.draw(raw)["active_fraction_vs_sigma"].axes
+    first = ax.lines[0]
+    assert (first.get_label(), list(zip(*first.get_data()))) == ("points, k = 5", [(0.3, 0.2)])
 
 
 def test_mnist_unlabelled_is_mnist_values_without_labels(shared_data: Path):

@@ -7,8 +7,10 @@
 * ``receptive_fields.png``: the input weights of a sample of neurons of the first tracked
   layer as images (inputs that form a square image, e.g. MNIST's 28 x 28).
 
-And the sweep figure `eval <sweep folder>` draws for a sweep whose summary.csv has the
-named columns `sigma` and `active_fraction` (sparse_coding_sweep.yaml, sparse_topk_sweep.yaml):
+And the sweep figure `eval <sweep folder>` draws for a sweep whose summary.csv has a
+sigma and an active fraction: the named columns `sigma` and `active_fraction` (as
+sparse_coding_sweep.yaml and sparse_topk_sweep.yaml name them), else the raw columns
+`task.noise_std` (a grid key) and `final_active_fraction`:
 
 * ``active_fraction_vs_sigma.png``: active fraction against sigma (log x), one line per
   layer (`layer`, `mode`, `width` columns), Top-K points (a `k` column) marked with their
@@ -38,7 +40,11 @@ PUBLISHED_ACTIVE = {
     10000: (.77, .46, .34, .13, .04, .03, .022, .028),
 }
 PUBLISHED_MNIST_10000 = ((0, .96), (10, .067))  # MNIST, 10,000 units: sigma, active fraction
-SIGMA, ACTIVE = "sigma", "active_fraction"      # the named columns the sweep figure needs
+# The summary.csv columns the sweep figure reads: the named one (`columns:` of the sweep
+# file), else the raw one.
+SIGMA = ("sigma", "task.noise_std")
+ACTIVE = ("active_fraction", "final_active_fraction")
+K = ("k", "final_k")
 
 
 def plot_activity_curves(history: dict, prefixes: list[str]) -> Figure:
@@ -134,11 +140,16 @@ def _draw(trainer, evaluations: dict, options: dict) -> dict:
 PLOTS.register(Plot("sparse_activity", lambda trainer: bool(tracked_layers(trainer)), _draw))
 
 
+def _number(row: dict, columns: tuple[str, ...]) -> float:
+    """The first of `columns` that `row` has a value in, as a float (nan if none)."""
+    return as_float(next((row[c] for c in columns if row.get(c) not in (None, "")), None))
+
+
 def _sigma_points(table: SweepTable) -> list[tuple[dict, float, float]]:
     """(row, sigma, active fraction) of the complete points that have both."""
     points = []
     for row in table.complete:
-        sigma, fraction = as_float(row.get(SIGMA)), as_float(row.get(ACTIVE))
+        sigma, fraction = _number(row, SIGMA), _number(row, ACTIVE)
         if math.isfinite(sigma) and math.isfinite(fraction):
             points.append((row, sigma, fraction))
     return points
@@ -151,7 +162,7 @@ def _layer_label(row: dict) -> str:
         label += f" ({row['mode']})"
     if row.get("width"):
         label += f", {row['width']} units"
-    k = as_float(row.get("k"))
+    k = _number(row, K)
     if math.isfinite(k):
         label += f", k = {k:g}"
     return label
@@ -164,7 +175,7 @@ def plot_active_vs_sigma(table: SweepTable) -> dict:
     MNIST end points at 10,000 units for comparison."""
     groups: dict[str, list[tuple[float, float, float]]] = {}
     for row, sigma, fraction in _sigma_points(table):
-        groups.setdefault(_layer_label(row), []).append((sigma, fraction, as_float(row.get("k"))))
+        groups.setdefault(_layer_label(row), []).append((sigma, fraction, _number(row, K)))
     fig = Figure(figsize=(7, 4.8), layout="constrained")
     ax = fig.subplots()
     for label, points in groups.items():
