@@ -349,6 +349,20 @@ def test_activity_assignment_of_a_network(shared_data: Path):
         analysis.assignment(trainer, "nearest")
 
 
+def test_float32_run_trains_records_and_scores(shared_data: Path, tmp_path: Path):
+    """The family runs in float32 (training_params.dtype) too: costs, activity, scores."""
+    raw = _config(shared_data, task={"proximity": 0.1, "transport": 1.0})
+    raw["training_params"]["dtype"] = "float32"
+    trainer = Trainer(resolve_config(raw))
+    metrics = trainer.train_epoch()
+    assert trainer.network.layers[0].positions.dtype == torch.float32
+    assert math.isfinite(metrics["transport_cost"]) and math.isfinite(metrics["val_loss"])
+    units = analysis.assignment(trainer, "activity")
+    subnetworks, _, _, _ = commands._subnetworks(tmp_path, trainer, "activity")
+    rows = commands.score_rows(trainer, subnetworks, "val")
+    assert len(rows) == 6 and len(units[1]) == 20
+
+
 def test_score_on_hand_built_network(shared_data: Path, tmp_path: Path):
     trainer = _hand_built(shared_data)
     subnetworks, units, method, finetune = commands._subnetworks(tmp_path, trainer)
@@ -400,6 +414,12 @@ def test_commands_on_a_run(shared_data: Path, tmp_path: Path):
     assert (results / "split_scores.csv").is_file() and -1 <= value <= 1
     summary = yaml.safe_load((results / "split_summary.yaml").read_text())
     assert summary["assignment"] == "activity" and summary["finetune_epochs"] == 1
+    base = runs.load_trainer(results)
+    greedy = analysis.assignment(base, "greedy")
+    assert value == summary["separation"] == analysis.separation(base.network.layers, greedy)[0]
+    by_activity = [assignment[f"layer_{k}"] for k in range(2)]
+    assert summary["separation_activity"] == pytest.approx(
+        analysis.separation(base.network.layers, by_activity)[0], nan_ok=True)
     assert summary["units_per_task"]["parity_permuted"] == [
         int((assignment[f"layer_{k}"] == 1).sum()) for k in range(2)]
     with pytest.raises(ValueError, match="--assign activity, not greedy"):

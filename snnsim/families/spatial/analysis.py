@@ -134,7 +134,7 @@ def record_activity(trainer, split: str = "val", statistic: str = "mean") -> lis
         _, records = trainer.forward(inputs[first:first + batch])
         onehot = torch.nn.functional.one_hot(which[first:first + batch], task.n_tasks).double()
         for k, record in enumerate(records):
-            a = unit_activity(record.layer, record.output).cpu()
+            a = unit_activity(record.layer, record.output).cpu().double()
             sums[k] += onehot.T @ a
             squares[k] += onehot.T @ (a * a)
     counts = torch.bincount(which, minlength=task.n_tasks).double()[:, None]

@@ -17,7 +17,8 @@
         every sub-network (from `split` and its assignment, else split on the fly by
         --assign) and the full network on every task; writes <results>/split_scores.csv
         and split_summary.yaml and prints `separation: X.XXX` (mean silhouette of the
-        positions by the task each unit serves under that assignment, `costs.py`)
+        positions by the task each unit serves under the published greedy assignment,
+        `costs.py`, as the per-epoch metric; with another assignment also its own)
 """
 from __future__ import annotations
 
@@ -153,7 +154,10 @@ def _own_task_data(trainer, task: int) -> dict[str, Dataset]:
 
 def _finetune(trainer, masks: list[dict], epochs: int) -> None:
     """Train `epochs` epochs with the removed weights held at zero: their gradients are
-    masked and the optimiser starts afresh (no momentum from the full run moves them)."""
+    masked and the optimiser starts afresh (no momentum from the full run moves them).
+    The data hold one task, so batches are drawn at random (an ordered sampler would
+    leave every other batch empty)."""
+    trainer.task.ordered = False
     layers = spatial_chain(trainer.network)
     for layer, mask in zip(layers, masks):
         for name, m in mask.items():
@@ -164,6 +168,8 @@ def _finetune(trainer, masks: list[dict], epochs: int) -> None:
 
 
 def split(args: argparse.Namespace) -> Path:
+    if args.finetune < 0:
+        raise ValueError(f"--finetune {args.finetune}: expected a number of epochs >= 0")
     results = Path(args.results)
     base = _load(results, args.epoch, args.backend)
     units_task = assignment(base, args.assign)
@@ -285,17 +291,26 @@ def score(args: argparse.Namespace) -> float:
     write_rows_csv(results / SCORES_CSV, [
         {k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in row.items()}
         for row in rows], SCORE_COLUMNS)
-    mean, per_layer = separation(spatial_chain(base.network), units_task)
-    write_yaml(results / "split_summary.yaml", {
+    layers = spatial_chain(base.network)
+    mean, per_layer = separation(layers, assignment(base, "greedy"))
+    summary = {
         "split": args.split, "assignment": method, "finetune_epochs": finetune,
         "units_per_task": {name: [int((a == t).sum()) for a in units_task]
                            for t, name in enumerate(base.task.task_names)},
-        "separation": mean, "separation_per_layer": [float(s) for s in per_layer],
-        "scores": [{k: (float(v) if isinstance(v, (float, np.floating)) else v)
-                    for k, v in row.items()} for row in rows]})
+        "separation": mean, "separation_per_layer": [float(s) for s in per_layer]}
+    if method != "greedy":
+        summary[f"separation_{method}"], other = separation(layers, units_task)
+        summary[f"separation_{method}_per_layer"] = [float(s) for s in other]
+    summary["scores"] = [{k: (float(v) if isinstance(v, (float, np.floating)) else v)
+                          for k, v in row.items()} for row in rows]
+    write_yaml(results / "split_summary.yaml", summary)
     print((results / SCORES_CSV).read_text().rstrip())
-    print(f"assignment: {method}" + (f", sub-networks fine-tuned {finetune} epochs"
-                                     if finetune else ", no fine-tuning"))
+    print(f"sub-networks: {method} assignment, units per layer "
+          + "; ".join(f"{name} {units}" for name, units in summary["units_per_task"].items())
+          + (f", fine-tuned {finetune} epochs" if finetune else ", no fine-tuning"))
+    if method != "greedy":
+        print(f"separation by the {method} assignment: {summary[f'separation_{method}']:.3f} ("
+              + ", ".join(f"{s:.3f}" for s in other) + ")")
     print("separation per layer: " + ", ".join(f"{s:.3f}" for s in per_layer))
     print(f"separation: {mean:.3f}")
     return mean
