@@ -80,31 +80,32 @@ def _masked_l1(a: torch.Tensor, b: torch.Tensor, where: torch.Tensor) -> torch.T
 def run_lines(s1: LineFeatures, s2: LateralLayer, images: torch.Tensor,
               threshold: float | None = None, gamma: list[float] | None = None,
               noise: float = 0.0, generator: torch.Generator | None = None,
-              chunk: int = 480) -> dict:
+              cells: bool = False) -> dict:
     """S1 and S2 on images [B, H, W] (evaluation mode), optionally with feature noise:
-    {"ff": S1 output, "mask": flipped bits or None, "steps": S2 cells [T, B, C, H, W],
-    "supports": normalised supports, "merged": last step merged over cells [B, 4, H, W]}."""
+    {"ff": S1 output [B, 4, H, W], "mask": flipped bits or None, "merged": the last step
+    merged over the alternative cells [B, 4, H, W], "features": every step merged
+    [T, B, 4, H, W]; with `cells` also "steps" (the cells [T, B, C, H, W]) and "supports"
+    (their normalised supports)}, on the CPU."""
     was = (s1.training, s2.training)
     s1.eval()
     s2.eval()
     try:
-        device = s2.weight.device
-        ff = s1(images.reshape(len(images), -1).to(device)).view(
-            len(images), s2.n_features, s2.height, s2.width)
+        ff = s1(images.reshape(len(images), -1).to(s2.weight.device)).view(
+            len(images), s2.n_features, s2.height, s2.width).cpu()
         mask = None
         if noise > 0:
             ff, mask = flip_features(ff, noise, generator)
-        steps, supports = [], []
-        for first in range(0, len(ff), chunk):
-            z, s = s2.run(s2.binarise_input(ff[first:first + chunk]), threshold, gamma)
-            steps.append(z)
-            supports.append(s)
-        steps, supports = torch.cat(steps, 1), torch.cat(supports, 1)
+        fired, choice, values = s2.run_chosen(s2.binarise_input(ff), threshold, gamma,
+                                              supports=cells)
     finally:
         s1.train(was[0])
         s2.train(was[1])
-    return {"ff": ff, "mask": mask, "steps": steps, "supports": supports,
-            "merged": s2.merged(steps[-1])}
+    features = fired.transpose(0, 1)
+    result = {"ff": ff, "mask": mask, "features": features, "merged": features[-1]}
+    if cells:
+        result["steps"] = s2.expand_chosen(fired, choice)
+        result["supports"] = s2.expand_chosen(values, choice)
+    return result
 
 
 def line_metrics(result: dict, baseline: torch.Tensor, removed: torch.Tensor) -> dict:

@@ -42,11 +42,13 @@ runs the dense path and the thresholds pass gradients straight through.
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from snnsim.errors import ConfigError
+from snnsim.families.fragments import sparse
 from snnsim.layers import Layer, LayerContext, RunSettings
 from snnsim.registry import LAYERS
 from snnsim.schema import NUMBER, Field, non_negative, one_of, positive
@@ -75,7 +77,8 @@ LARGER_FILTERS = torch.tensor([
 S1_ACTIVATIONS = ("threshold", "bernoulli", "relu")
 PUBLISHED_GAMMA = [1.2, 1.4, 1.6, 1.8, 2.0, 2.2]
 EPS = 1e-10
-GRID = 2.0 ** 30  # supports are snapped to multiples of 1 / GRID
+BERNOULLI_CHUNK = 16  # images per training call with Bernoulli cells (their draws)
+GRID = 2.0 ** 30  # FFT supports are snapped to multiples of 1 / GRID
 
 
 def straight_through(hard: torch.Tensor, soft: torch.Tensor) -> torch.Tensor:
@@ -223,7 +226,6 @@ class LateralLayer(Layer):
             weight += entry["init_noise"] * torch.rand(weight.shape, generator=context.generator)
             weight.clamp_(0, 1)
         self.register_buffer("weight", weight)
-        self._last: tuple | None = None  # (output of the last forward, its S1 bits, its y)
         self._spectra: dict = {}           # weight spectra, recomputed when a weight changes
 
     @classmethod
@@ -290,10 +292,72 @@ class LateralLayer(Layer):
         return straight_through((ff > cut).to(self.weight.dtype), ff.to(self.weight.dtype))
 
     def run(self, ff: torch.Tensor, threshold: float | None = None,
-            gamma: list[float] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+            gamma: list[float] | None = None, supports: bool = True
+            ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """All time steps on binary S1 maps ff [B, F, H, W]: (z [T, B, C, H, W] binary,
-        s [T, B, C, H, W] the normalised supports). `threshold` and `gamma` override the
-        layer's (evaluation grids)."""
+        s [T, B, C, H, W] the normalised supports, or None unless `supports`). `threshold`
+        and `gamma` override the layer's (evaluation grids). Runs the sparse kernels
+        (`run_chosen`) unless a gradient has to pass, then the dense reference
+        `run_reference`."""
+        if ff.requires_grad:
+            return self.run_reference(ff, threshold, gamma)
+        fired, choice, values = self.run_chosen(ff, threshold, gamma, supports)
+        z = self.expand_chosen(fired, choice).to(ff.device)
+        return z, self.expand_chosen(values, choice).to(ff.device) if supports else None
+
+    def run_chosen(self, ff: torch.Tensor, threshold: float | None = None,
+                   gamma: list[float] | None = None, supports: bool = False
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """The T steps by the sparse kernels (`sparse.run_images`, the published steps on
+        the active bits; CPU) as the chosen cell of each feature: (fired [B, T, F, H, W]
+        binary, choice [B, F, H, W] the alternative picked at t = 0, normalised supports
+        [B, T, F, H, W] or None), on the CPU."""
+        e = self.entry
+        threshold = e["threshold"] if threshold is None else threshold
+        gamma = np.asarray(e["gamma"] if gamma is None else gamma, dtype=np.float64)
+        batch, n_steps = ff.shape[0], len(gamma)
+        bits = (ff.detach() > 0.5).to(torch.uint8).cpu().numpy()
+        weight = self.weight.detach().cpu().contiguous().numpy()
+        shape = (batch, n_steps, self.n_features, self.height, self.width)
+        fired = np.zeros(shape, np.uint8)
+        choice = np.zeros((batch, self.n_features, self.height, self.width), np.int32)
+        values = np.zeros(shape if supports else (1,) * 5, weight.dtype)
+        sparse.run_images(bits, weight, self.cells, gamma, threshold,
+                          e["support_factor"] * self.kernel, e["fold_back"],
+                          self._uniforms(batch, n_steps, per_image=False),
+                          e["output"] == "bernoulli", fired, choice, values, supports)
+        return (torch.from_numpy(fired).to(self.weight.dtype), torch.from_numpy(choice),
+                torch.from_numpy(values) if supports else None)
+
+    def expand_chosen(self, per_feature: torch.Tensor, choice: torch.Tensor) -> torch.Tensor:
+        """[B, T, F, H, W] values of each feature's chosen cell -> [T, B, C, H, W], 0 at the
+        cells not chosen."""
+        batch, n_steps = per_feature.shape[:2]
+        one_hot = (choice.long()[:, None, :, None]
+                   == torch.arange(self.cells)[:, None, None]).to(per_feature.dtype)
+        cells = per_feature[:, :, :, None] * one_hot                 # [B, T, F, K, H, W]
+        return cells.reshape(batch, n_steps, self.n_out, self.height,
+                             self.width).transpose(0, 1)
+
+    def _uniforms(self, batch: int, n_steps: int, per_image: bool) -> np.ndarray:
+        """The Bernoulli draws [B, T, C, H, W] from the run's generator, in the order of the
+        dense reference: one [B, C, H, W] tensor per step, or (per_image: the published
+        training loop) one [1, C, H, W] per step and image. Empty for threshold cells."""
+        if self.entry["output"] != "bernoulli":
+            return np.zeros((1, 1, 1, 1, 1), np.float32)
+        shape = (self.n_out, self.height, self.width)
+        if per_image:
+            return torch.stack([torch.stack([
+                torch.rand((1, *shape), generator=self.generator, dtype=torch.float32)[0]
+                for _ in range(n_steps)]) for _ in range(batch)]).numpy()
+        return torch.stack([torch.rand((batch, *shape), generator=self.generator,
+                                       dtype=torch.float32)
+                            for _ in range(n_steps)], 1).numpy()
+
+    def run_reference(self, ff: torch.Tensor, threshold: float | None = None,
+                      gamma: list[float] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """`run` by dense supports (spectra or conv2d, `support`) on whole batches: the
+        reference the sparse kernels are tested against, and the path gradients take."""
         e = self.entry
         threshold = e["threshold"] if threshold is None else threshold
         gamma = e["gamma"] if gamma is None else gamma
@@ -325,10 +389,12 @@ class LateralLayer(Layer):
 
     def forward(self, x: torch.Tensor, backend=None, settings: RunSettings | None = None):
         ff = self.binarise_input(x.reshape(-1, self.n_features, self.height, self.width))
-        steps, _ = self.run(ff)
-        out = steps[-1].flatten(1).to(x.dtype)
-        self._last = (out, ff.detach(), lower_median(steps.detach()))
-        return out
+        if ff.requires_grad:
+            last = self.run_reference(ff)[0][-1]
+        else:
+            fired, choice, _ = self.run_chosen(ff)
+            last = self.expand_chosen(fired[:, -1:], choice)[0]
+        return last.flatten(1).to(device=x.device, dtype=x.dtype)
 
     # -- learning --------------------------------------------------------------------------
 
@@ -371,20 +437,33 @@ class LateralLayer(Layer):
         return ((update - low) / (high - low + EPS)).sum(0).reshape(self.weight.shape)
 
     def local_update(self, layer_input: torch.Tensor, layer_output: torch.Tensor) -> None:
-        """W <- clip(W + lr sum_b U_b, 0, 1), with y the lower median over time of the
-        cells of this batch's forward pass."""
-        if self.entry["learning_rate"] == 0:
+        """The published training on this batch's images one after the other (each as a
+        batch of one image, as the published code): per image the T steps with the
+        current weights, y the lower median over time, W <- clip(W + lr U, 0, 1) (module
+        docstring; `sparse.train_images`). The batch size changes nothing but the weights
+        the forward pass (the reported loss) used; Bernoulli cells draw anew here, one
+        [1, C, H, W] per step and image, as the published loop."""
+        e = self.entry
+        if e["learning_rate"] == 0:
             return
-        cached = self._last
-        if (cached is None or cached[0].shape != layer_output.shape
-                or cached[0].data_ptr() != layer_output.data_ptr()):
-            with torch.no_grad():
-                self.forward(layer_input)
-            cached = self._last
-        _, ff, y = cached
-        self._last = None
-        update = self.hebbian_update(ff, y)
-        self.weight.add_(self.entry["learning_rate"] * update).clamp_(0, 1)
+        ff = self.binarise_input(layer_input.detach().reshape(
+            -1, self.n_features, self.height, self.width))
+        bits = (ff > 0.5).to(torch.uint8).cpu().numpy()
+        weight = self.weight.detach().cpu().contiguous().numpy()
+        gamma = np.asarray(e["gamma"], dtype=np.float64)
+        chunk = len(bits) if e["output"] == "threshold" else BERNOULLI_CHUNK
+        for first in range(0, len(bits), chunk):
+            images = bits[first:first + chunk]
+            sparse.train_images(images, weight, self.cells, gamma, e["threshold"],
+                                e["support_factor"] * self.kernel, e["fold_back"],
+                                e["learning_rate"], e["negative_correlation"],
+                                self._uniforms(len(images), len(gamma), per_image=True),
+                                e["output"] == "bernoulli")
+        with torch.no_grad():
+            if weight.ctypes.data != self.weight.data_ptr():
+                self.weight.copy_(torch.from_numpy(weight))
+            else:
+                self.weight.add_(0.0)  # bumps the version: cached spectra are recomputed
 
     def merged(self, z: torch.Tensor) -> torch.Tensor:
         """Max over the alternative cells: [..., C, H, W] -> [..., F, H, W]."""

@@ -84,7 +84,7 @@ def plot_activity(trainer, n_examples: int = 3) -> Figure:
     chosen = [lines[i] for i in np.linspace(0, len(lines) - 1, n_examples).astype(int)]
     images = np.stack([draw_line(line, s2.height) for line in chosen])
     result = run_lines(s1, s2, torch.from_numpy(images))
-    steps = s2.merged(result["steps"]).cpu().numpy()            # [T, B, 4, H, W]
+    steps = result["features"].numpy()                           # [T, B, 4, H, W]
     ff = result["ff"].cpu().numpy()
     n_steps = steps.shape[0]
     figure = Figure(figsize=(1.8 * (n_steps + 2), 1.9 * n_examples))
