@@ -25,7 +25,7 @@ from snnsim.families.fragments.evaluation import (
     run_lines,
     write_csv,
 )
-from snnsim.families.fragments.layers import LateralLayer, LineFeatures, lower_median
+from snnsim.families.fragments.layers import FILTERS, LateralLayer, LineFeatures, lower_median
 from snnsim.layers import LayerContext
 from snnsim.network import neuron_params_from_config
 from snnsim.training import Trainer
@@ -113,8 +113,9 @@ def test_support_matches_conv2d_and_a_hand_computed_case():
     assert s[0, 0] == 0
 
 
+@pytest.mark.parametrize("path", ["run", "run_reference"])
 @pytest.mark.parametrize("fold_back", [True, False])
-def test_lateral_step_with_and_without_fold_back(fold_back: bool):
+def test_lateral_step_with_and_without_fold_back(fold_back: bool, path: str):
     # one feature, one cell, kernel 3, m = support_factor * 3 = 3: a full 3x3 block of input
     # and weights 1 gives the centre support 9 + 1 (self) -> folded to 3 - (9 - 3) / 2 = 0
     layer = _lateral(n_features=1, height=5, width=5, alternative_cells=1, kernel_size=3,
@@ -125,7 +126,7 @@ def test_lateral_step_with_and_without_fold_back(fold_back: bool):
         layer.weight[0, 0] = 1.0
     ff = torch.zeros(1, 1, 5, 5)
     ff[0, 0, 1:4, 1:4] = 1
-    z, s = layer.run(ff)
+    z, s = getattr(layer, path)(ff)
     raw = F.conv2d(ff, layer.weight[:, :1], padding=1)[0, 0]      # 9 at the centre
     folded = torch.where(raw > 3, 3 - 0.5 * (raw - 3), raw) if fold_back else raw
     expected = folded / folded.max()
@@ -153,10 +154,49 @@ def test_alternative_cell_selection_picks_the_best_match():
     assert torch.equal(mask.sum(0), torch.ones(5, 5, dtype=torch.long))
     # off the line (row 0): no match for anyone; cell 0 has the fewest weights
     assert mask[:, 0, 2].tolist() == [True, False, False]
+    # the sparse kernels pick the same cells everywhere
+    _, choice, _ = layer.run_chosen(x[:, :1])
+    assert torch.equal(choice[0, 0], mask.long().argmax(0).int())
     # identical cells tie: the first wins
     with torch.no_grad():
         layer.weight[1:] = layer.weight[0]
     assert layer.select_cells(x)[0, 0].all()
+    assert (layer.run_chosen(x[:, :1])[1] == 0).all()
+
+
+@pytest.mark.parametrize("output", ["threshold", "bernoulli"])
+def test_sparse_steps_match_the_dense_reference(output: str):
+    # random weights in [0, 1] with zeros, random binary S1 maps: every cell, step and support
+    layer = _lateral(n_features=2, height=12, width=10, alternative_cells=3, kernel_size=5,
+                     timesteps=3, gamma=[1.0, 1.4, 2.0], output=output, support_factor=0.4)
+    generator = torch.Generator().manual_seed(2)
+    with torch.no_grad():
+        weight = torch.rand(layer.weight.shape, generator=generator)
+        layer.weight.copy_(torch.where(weight < 0.6, 0.0, weight))
+    ff = (torch.rand(5, 2, 12, 10, generator=generator) < 0.2).float()
+    layer.generator.manual_seed(9)
+    z_sparse, s_sparse = layer.run(ff)
+    layer.generator.manual_seed(9)
+    z_dense, s_dense = layer.run_reference(ff)
+    assert z_dense.sum() > 0 and (s_dense > 14 * 0.4 / 10).any()   # fires; folds back somewhere
+    assert torch.equal(z_sparse, z_dense)
+    assert torch.allclose(s_sparse, s_dense, atol=1e-6)
+
+
+def test_sparse_steps_match_the_dense_reference_on_the_published_network(tmp_path: Path):
+    from snnsim.runs import load_trainer
+
+    s1, s2 = fragment_layers(load_trainer(import_netfragments(PUBLISHED, tmp_path / "nf")).network)
+    lines = evaluation_lines(60)[::12]
+    images = torch.from_numpy(np.stack([interrupt(draw_line(line), line, 3) for line in lines]))
+    s1.eval()
+    s2.eval()
+    ff = s1(images.reshape(len(images), -1)).view(-1, 4, 32, 32)
+    ff, _ = flip_features(ff, 0.02, torch.Generator().manual_seed(0))
+    z_sparse, s_sparse = s2.run(s2.binarise_input(ff))
+    z_dense, s_dense = s2.run_reference(s2.binarise_input(ff))
+    assert torch.equal(z_sparse, z_dense)
+    assert torch.allclose(s_sparse, s_dense, atol=1e-6)
 
 
 def test_lower_median_over_time():
@@ -209,6 +249,35 @@ def test_hebbian_update_matches_the_published_rule_and_stays_in_range():
         out = layer(ff.flatten(1))
         layer.local_update(ff.flatten(1), out)
         assert layer.weight.min() >= 0 and layer.weight.max() <= 1
+
+
+@pytest.mark.parametrize("output", ["threshold", "bernoulli"])
+def test_training_is_the_published_loop_of_single_images(output: str):
+    # local_update on a batch == the published loop (dense steps, median, update) image by
+    # image, bit for bit in float32; the batch size changes nothing
+    def layer() -> LateralLayer:
+        return _lateral(height=16, width=16, alternative_cells=3, kernel_size=7, timesteps=3,
+                        gamma=[1.2, 1.7, 2.2], output=output)
+
+    lines = random_lines(8, seed=6, size=16)
+    images = torch.from_numpy(np.stack([draw_line(line, 16) for line in lines])).float()
+    ff = (F.conv2d(images[:, None], FILTERS[:, None], padding=2) > 0).float().flatten(1)
+    batched, single, published = layer(), layer(), layer()
+    for trained in (batched, single, published):
+        trained.train()
+        trained.generator.manual_seed(4)
+    batched.local_update(ff, None)
+    for image in ff:
+        single.local_update(image[None], None)
+        x = published.binarise_input(image.view(1, 4, 16, 16))
+        steps, _ = published.run_reference(x)
+        update = published.hebbian_update(x, lower_median(steps))
+        published.weight.add_(0.2 * update).clamp_(0, 1)
+    assert batched.weight.dtype == torch.float32
+    assert (published.weight > 0).sum() > 2 * 24              # it learnt (24 at the start)
+    assert torch.equal(single.weight, published.weight)
+    if output == "threshold":
+        assert torch.equal(batched.weight, published.weight)
 
 
 # -- data and protocol -----------------------------------------------------------------------------
