@@ -424,6 +424,14 @@ def test_commands_on_a_run(shared_data: Path, tmp_path: Path):
         int((assignment[f"layer_{k}"] == 1).sum()) for k in range(2)]
     with pytest.raises(ValueError, match="--assign activity, not greedy"):
         commands.score(argparse.Namespace(**{**vars(args), "assign": "greedy"}))
+    # a split without fine-tuning replaces the fine-tuned one (not its later checkpoint)
+    commands.split(argparse.Namespace(**{**vars(args), "assign": "greedy", "finetune": 0}))
+    assert runs.load_trainer(results / "split" / "digits").epoch == base.epoch
+    commands.score(argparse.Namespace(**{**vars(args), "assign": None}))
+    summary = yaml.safe_load((results / "split_summary.yaml").read_text())
+    assert summary["assignment"] == "greedy" and summary["finetune_epochs"] == 0
+    with pytest.raises(ValueError, match="--finetune -1"):
+        commands.split(argparse.Namespace(**{**vars(args), "finetune": -1}))
     assert len(commands.plot(args)) == 2
 
 

@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import argparse
 import copy
+import shutil
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from snnsim.atomic import atomic_path
 from snnsim.checkpoint import save_checkpoint
 from snnsim.datasets import Dataset
 from snnsim.registry import COMMANDS, Command
@@ -70,6 +72,12 @@ def _load(results: Path, epoch: int | None = None, backend: str | None = None):
     return trainer
 
 
+def _save_npz(path: Path, **arrays) -> None:
+    """np.savez, written atomically."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+
+
 def _add_results(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("results", type=Path, help="results folder of a spatial_multitask run")
     parser.add_argument("--epoch", type=int, default=None, help="checkpoint (default: latest)")
@@ -88,8 +96,8 @@ def record(args: argparse.Namespace) -> Path:
     trainer = _load(args.results, args.epoch, args.backend)
     activity = record_activity(trainer, args.split, args.statistic)
     path = Path(args.results) / f"record_{args.statistic}.npz"
-    np.savez(path, tasks=np.array(trainer.task.task_names),
-             **{f"layer_{k}": a for k, a in enumerate(activity)})
+    _save_npz(path, tasks=np.array(trainer.task.task_names),
+              **{f"layer_{k}": a for k, a in enumerate(activity)})
     for k, a in enumerate(activity):
         strong = (task_strength(a) > 0).sum(1)
         print(f"layer {k}: {a.shape[1]} units; units stronger for "
@@ -175,9 +183,11 @@ def split(args: argparse.Namespace) -> Path:
     units_task = assignment(base, args.assign)
     folder = results / SPLIT_FOLDER
     folder.mkdir(exist_ok=True)
-    np.savez(folder / ASSIGNMENT_FILE, tasks=np.array(base.task.task_names),
-             method=np.array(args.assign), finetune=np.array(args.finetune),
-             **{f"layer_{k}": a for k, a in enumerate(units_task)})
+    # an earlier split's assignment and sub-networks go first (its later checkpoints
+    # would otherwise be read as this split's); the assignment is written last
+    (folder / ASSIGNMENT_FILE).unlink(missing_ok=True)
+    for name in base.task.task_names:
+        shutil.rmtree(folder / name, ignore_errors=True)
     checkpoint = base.checkpoint()
     for t, name in enumerate(base.task.task_names):
         from snnsim.training import Trainer
@@ -198,6 +208,9 @@ def split(args: argparse.Namespace) -> Path:
         print(f"{name} ({args.assign} assignment): units per layer {units}"
               + (f", fine-tuned {args.finetune} epochs" if args.finetune else "")
               + f" -> {out}")
+    _save_npz(folder / ASSIGNMENT_FILE, tasks=np.array(base.task.task_names),
+              method=np.array(args.assign), finetune=np.array(args.finetune),
+              **{f"layer_{k}": a for k, a in enumerate(units_task)})
     return folder
 
 

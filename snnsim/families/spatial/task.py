@@ -24,7 +24,10 @@ the argmax over all logits as a combined label l + t n_labels.
 With `sampler: ordered` each training batch keeps only the samples of one task, the
 tasks taking turns batch by batch from the start of each epoch (the loop draws batches
 from a random order of all samples; the turn restarts at each evaluation, which ends
-every epoch); training accuracy then counts the kept samples only.
+every epoch). Each epoch thus trains on about 1/T of the samples (the core loop draws
+batches from all of them), and the training accuracies, summed over the kept samples
+and divided by the epoch's sample count by the loop, read about 1/T of the accuracy;
+validation and test accuracies are exact.
 """
 from __future__ import annotations
 
