@@ -23,13 +23,13 @@ import yaml
 nir = pytest.importorskip("nir", reason="NIR export/import needs the package 'nir' "
                                         "(pip install '.[interop]')")
 
-from snnsim import interchange, runs  # noqa: E402
-from snnsim.cli import main  # noqa: E402
-from snnsim.config import ConfigError, load_config, resolve_config  # noqa: E402
-from snnsim.interchange import NIRFormatError  # noqa: E402
-from snnsim.layers import RunSettings  # noqa: E402
-from snnsim.network import Network, neuron_params_from_config  # noqa: E402
-from snnsim.spike_times import first_spike_times  # noqa: E402
+from snnsim import interchange, runs
+from snnsim.cli import main
+from snnsim.config import ConfigError, load_config, resolve_config
+from snnsim.interchange import NIRFormatError
+from snnsim.layers import RunSettings
+from snnsim.network import Network, neuron_params_from_config
+from snnsim.spike_times import first_spike_times
 
 REPO = Path(__file__).resolve().parents[1]
 PUBLISHED = Path(__file__).resolve().parent / "data" / "fastanddeep" / "yinyang_et_300epochs"
@@ -232,7 +232,7 @@ def test_cubalif_node_reproduces_the_analytic_spike_time(regime):
 
 # -- foreign graphs and bad files ----------------------------------------------------------------
 
-def _foreign_graph(w_in: float = 1.0) -> "nir.NIRGraph":
+def _foreign_graph(w_in: float = 1.0) -> nir.NIRGraph:
     """Input(4) -> Linear -> CubaLIF(5) -> Linear -> CubaLIF(3) -> Output, no metadata."""
     rng = np.random.default_rng(0)
     nodes = {"in": nir.Input(np.array([4])), "out": nir.Output(np.array([3]))}
@@ -361,7 +361,7 @@ def simulate_with_norse(graph, t_in: np.ndarray, dt: float, t_end: float) -> lis
     first = {key: None for key in keys}
     state = None
     with torch.no_grad():
-        for k in range(int(round(t_end / dt))):
+        for k in range(round(t_end / dt)):
             _, state = model((step_of == k).float(), state)
             for key in keys:
                 z = state.cache[key] > 0
