@@ -160,6 +160,9 @@ setup(
         # `experiment.py sweep` runs its points on Ray (Ray core is enough: local instance
         # or an existing cluster); without it the points run one after another.
         "ray": ["ray>=2.40,<3"],
+        # NIR export/import (`export-nir`, `import-nir`; snnsim.interchange) and Norse, the
+        # peer simulator that tests/test_nir.py checks exported networks against.
+        "interop": ["nir>=1.0.8,<2", "norse>=1.1.0,<2"],
     },
     ext_modules=_extensions(),
     cmdclass={"build_ext": OptionalBuildExt},
