@@ -9,17 +9,28 @@ A sweep file:
     overrides:                          # optional: fixed overrides of every point
       training_params.epoch_number: 3
     columns:                            # optional: named columns of summary.csv
-      lr: training_params.learning_rate   #   a dotted key of every point's config, or
+      lr: training_params.learning_rate   #   a dotted key of the points' configs, or
       loss: final_val_loss                #   a summary.csv column (final_<series>, ...)
     backend: cpu                        # optional (default cpu; --backend overrides it)
     cpus_per_point: 1                   # optional: CPUs Ray reserves for each point
 
-The grid expands to its cartesian product (the last key varies fastest). Each point
-trains into its own folder of the sweep folder, named by its index and its overrides
-(`000_learning_rate=0.01_size=100`); `summary.csv` has one row per point. The sweep
-folder keeps a copy of the sweep (`sweep.yaml`) so that running the sweep again into
-the same folder skips the complete points (those whose folder holds `summary.yaml`) and
-trains the others afresh (and rewrites summary.csv, with the sweep file's `columns`).
+The grid expands to its cartesian product (the last key varies fastest). `grid` may
+also be a list of sub-grids, each such a mapping with optional `overrides:` of its own
+(set on top of the sweep's); the points are the union of the sub-grids' points, in order:
+
+    grid:
+      - task.noise_std: [0, 0.8, 10]            # points 0-2: the base's layer
+      - network_layout.layers.0.mode: [mask, subtract]   # points 3-4: a Top-K layer
+        overrides:
+          network_layout.layers.0: {type: topk_linear, size: 1000, k: 100}
+
+Each point trains into its own folder of the sweep folder, named by its index and its
+grid values (`000_learning_rate=0.01_size=100`); `summary.csv` has one row per point, one
+column per grid key of any sub-grid (in a point of another sub-grid: its config's value
+there, empty if its config has no such key; so are named config columns). The
+sweep folder keeps a copy of the sweep (`sweep.yaml`) so that running the sweep again
+into the same folder skips the complete points (those whose folder holds `summary.yaml`)
+and trains the others afresh (and rewrites summary.csv, with the sweep file's `columns`).
 
 Points run as Ray tasks (a local Ray instance by default, or a cluster); without Ray
 installed they run one after another in this process.
@@ -93,13 +104,18 @@ class Sweep:
 
     name: str                      # names the default output folder
     base: dict                     # raw base config (before validation)
-    grid: dict[str, list]          # dotted key -> values, in the file's order
+    grid: dict[str, list] | list[dict]  # as in the file: one grid (dotted key -> values)
+                                   # or a list of sub-grids (each may hold `overrides`)
     overrides: dict[str, Any]      # dotted key -> value, applied to every point
     columns: dict[str, str] = field(default_factory=dict)  # summary.csv name -> its source
     backend: str = "cpu"
     cpus_per_point: float = 1
     config_dir: Path = Path(".")   # where relative paths of the base config are resolved
     source: str = "sweep"          # for error messages
+
+    @property
+    def sub_grids(self) -> list[SubGrid]:
+        return sub_grids(self.grid)
 
     def definition(self) -> dict:
         """What the sweep folder keeps of the sweep (and compares when resuming)."""
@@ -109,13 +125,24 @@ class Sweep:
 
 
 @dataclass
+class SubGrid:
+    """One cartesian grid of a sweep and the overrides of its points (on top of the
+    sweep's own)."""
+
+    grid: dict[str, list]          # dotted key -> values, in the file's order
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class Point:
-    """One grid point: its index, folder name, grid values and full raw config."""
+    """One grid point: its index, folder name, grid values, full raw config, and where it
+    comes from (for messages: `point 003_mode=mask`, `grid[1] point 003_mode=mask`)."""
 
     index: int
     name: str
     values: dict[str, Any]         # grid key -> value of this point
     config: dict
+    where: str = ""
 
 
 @dataclass
@@ -182,26 +209,9 @@ def sweep_from_mapping(data: Any, folder: str | os.PathLike = ".", name: str = "
         config_dir = folder / str(data["config_dir"])
     config_dir = Path(config_dir or folder).resolve()
 
-    grid = data["grid"]
-    if not isinstance(grid, dict) or not grid:
-        raise ConfigError(f"{source}: grid must be a non-empty mapping of dotted config keys "
-                          f"to lists of values, e.g. `training_params.learning_rate: [0.01, "
-                          f"0.001]`")
-    for key, values in grid.items():
-        if not isinstance(key, str) or not key:
-            raise ConfigError(f"{source}: grid key {key!r} is not a dotted config key")
-        if not isinstance(values, list) or not values:
-            raise ConfigError(f"{source}: grid.{key} must be a non-empty list of values, "
-                              f"got {values!r}")
-    overrides = data.get("overrides") or {}
-    if not isinstance(overrides, dict):
-        raise ConfigError(f"{source}: overrides must be a mapping of dotted config keys to "
-                          f"values, got {overrides!r}")
-    clash = sorted(set(overrides) & set(grid))
-    if clash:
-        raise ConfigError(f"{source}: {', '.join(clash)} is both in grid and in overrides")
-
-    columns = _parse_columns(data.get("columns"), grid, source)
+    overrides = _parse_overrides(data.get("overrides"), "overrides", source)
+    grid = _parse_grid(data["grid"], overrides, source)
+    columns = _parse_columns(data.get("columns"), grid_keys(grid), source)
 
     backend = data.get("backend") or "cpu"
     if not isinstance(backend, str):
@@ -210,9 +220,87 @@ def sweep_from_mapping(data: Any, folder: str | os.PathLike = ".", name: str = "
     if isinstance(cpus, bool) or not isinstance(cpus, (int, float)) or not cpus > 0 \
             or not math.isfinite(cpus):
         raise ConfigError(f"{source}: cpus_per_point must be a positive number, got {cpus!r}")
-    return Sweep(name=name, base=base, grid=dict(grid), overrides=dict(overrides),
+    return Sweep(name=name, base=base, grid=grid, overrides=overrides,
                  columns=columns, backend=backend, cpus_per_point=cpus,
                  config_dir=config_dir, source=source)
+
+
+GRID_EXAMPLE = "e.g. `training_params.learning_rate: [0.01, 0.001]`"
+
+
+def _parse_overrides(overrides: Any, where: str, source: str) -> dict[str, Any]:
+    """`overrides` (None: none) checked to be a mapping of dotted keys to values."""
+    if overrides is None:
+        return {}
+    if not isinstance(overrides, dict) or not all(isinstance(k, str) and k for k in overrides):
+        raise ConfigError(f"{source}: {where} must be a mapping of dotted config keys to "
+                          f"values, got {overrides!r}")
+    return dict(overrides)
+
+
+def _parse_cartesian(grid: dict, where: str, source: str) -> dict[str, list]:
+    """One cartesian grid (`where` names it: `grid`, `grid[1]`) checked: dotted keys to
+    non-empty lists of values."""
+    for key, values in grid.items():
+        if not isinstance(key, str) or not key:
+            raise ConfigError(f"{source}: {where} key {key!r} is not a dotted config key")
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"{source}: {where}.{key} must be a non-empty list of values, "
+                              f"got {values!r}")
+    return dict(grid)
+
+
+def _parse_grid(grid: Any, overrides: dict, source: str) -> dict[str, list] | list[dict]:
+    """The sweep file's `grid`, checked: one cartesian grid (a mapping), or a list of
+    sub-grids, each a mapping with optional `overrides`. A grid key may not also be one
+    of the sweep's overrides or of its sub-grid's (where would its value come from?)."""
+    if isinstance(grid, dict) and grid:
+        grid = _parse_cartesian(grid, "grid", source)
+        clash = sorted(set(overrides) & set(grid))
+        if clash:
+            raise ConfigError(f"{source}: {', '.join(clash)} is both in grid and in "
+                              f"overrides")
+        return grid
+    if not isinstance(grid, list) or not grid:
+        raise ConfigError(f"{source}: grid must be a non-empty mapping of dotted config keys "
+                          f"to lists of values ({GRID_EXAMPLE}), or a non-empty list of such "
+                          f"mappings (sub-grids, each with optional `overrides:`), got "
+                          f"{grid!r}")
+    parsed = []
+    for number, item in enumerate(grid):
+        where = f"grid[{number}]"
+        if not isinstance(item, dict):
+            raise ConfigError(f"{source}: {where} must be a mapping of dotted config keys to "
+                              f"lists of values ({GRID_EXAMPLE}) with optional `overrides:`, "
+                              f"got {item!r}")
+        own = _parse_overrides(item.get("overrides"), f"{where}.overrides", source)
+        cartesian = _parse_cartesian({k: v for k, v in item.items() if k != "overrides"},
+                                     where, source)
+        if not cartesian:
+            raise ConfigError(f"{source}: {where} has no grid key, only overrides; give it "
+                              f"one ({GRID_EXAMPLE}; a single point: a list of one value)")
+        for others, whose in ((overrides, "the sweep's overrides"),
+                              (own, f"{where}.overrides")):
+            clash = sorted(set(others) & set(cartesian))
+            if clash:
+                raise ConfigError(f"{source}: {where}: {', '.join(clash)} is both a grid key "
+                                  f"and in {whose}")
+        parsed.append({**cartesian, **({"overrides": own} if own else {})})
+    return parsed
+
+
+def sub_grids(grid: dict[str, list] | list[dict]) -> list[SubGrid]:
+    """The sub-grids of a (checked) sweep grid: a mapping is one."""
+    if isinstance(grid, dict):
+        return [SubGrid(dict(grid))]
+    return [SubGrid({k: v for k, v in item.items() if k != "overrides"},
+                    dict(item.get("overrides") or {})) for item in grid]
+
+
+def grid_keys(grid: dict[str, list] | list[dict]) -> list[str]:
+    """The keys of all sub-grids, each once, in the order they first appear (the grid
+    columns of summary.csv)."""
+    return list(dict.fromkeys(key for sub in sub_grids(grid) for key in sub.grid))
 
 
 def is_result_column(name: str) -> bool:
@@ -221,7 +309,7 @@ def is_result_column(name: str) -> bool:
     return name in RESULT_COLUMNS or name.startswith(RESULT_PREFIXES)
 
 
-def _parse_columns(columns: Any, grid: dict, source: str) -> dict[str, str]:
+def _parse_columns(columns: Any, grid: list[str], source: str) -> dict[str, str]:
     """The `columns:` mapping {name in summary.csv: its source}; a source is a dotted key
     of every point's config (`task.noise_std`) or a result column (`final_val_loss`)."""
     if columns is None:
@@ -248,11 +336,18 @@ def _parse_columns(columns: Any, grid: dict, source: str) -> dict[str, str]:
 
 
 def expand_grid(grid: dict[str, list]) -> list[dict[str, Any]]:
-    """The cartesian product of the grid, one {key: value} per point; the first key
+    """The cartesian product of one grid, one {key: value} per point; the first key
     varies slowest, the last fastest (like nested loops in the file's order)."""
     keys = list(grid)
     return [dict(zip(keys, values, strict=True))
             for values in itertools.product(*(grid[k] for k in keys))]
+
+
+def grid_points(grid: dict[str, list] | list[dict]) -> list[tuple[int, dict[str, Any]]]:
+    """(sub-grid number, {key: value}) of every point: the union of the sub-grids'
+    cartesian products, in order."""
+    return [(number, values) for number, sub in enumerate(sub_grids(grid))
+            for values in expand_grid(sub.grid)]
 
 
 def short_labels(keys: list[str]) -> dict[str, str]:
@@ -286,10 +381,11 @@ def _folder_safe(text: str, limit: int = 40) -> str:
     return text[:limit]
 
 
-def point_names(grid: dict[str, list]) -> list[str]:
-    """Folder names of the grid's points, in grid order: `000_learning_rate=0.01_size=100`."""
-    points = expand_grid(grid)
-    labels = short_labels(list(grid))
+def point_names(grid: dict[str, list] | list[dict]) -> list[str]:
+    """Folder names of the grid's points, in grid order: their index and grid values,
+    `000_learning_rate=0.01_size=100` (labels unambiguous among all sub-grids' keys)."""
+    points = [values for _, values in grid_points(grid)]
+    labels = short_labels(grid_keys(grid))
     width = max(3, len(str(len(points) - 1)))
     names = []
     for index, values in enumerate(points):
@@ -351,16 +447,27 @@ def _get_dotted(config: dict, key: str) -> Any:
     return node
 
 
-def _column_value(sweep: Sweep, point: Point, name: str, key: str) -> str:
-    """The value of the dotted config key `key` of `point`, as summary.csv writes it."""
+def config_value(config: dict, key: str) -> str | None:
+    """The value of the dotted key `key` of a raw config as summary.csv writes it; None
+    (an empty cell) if the config has no such key."""
     try:
-        return _format_value(_get_dotted(point.config, key))
+        return _format_value(_get_dotted(config, key))
     except (KeyError, IndexError, TypeError, ValueError):
+        return None
+
+
+def check_config_columns(sweep: Sweep, points: list[Point]) -> None:
+    """ConfigError if a named column's dotted config key is in no point's config (a
+    misspelt key); a key only some points have (the `mode` of a Top-K layer) is fine."""
+    for name, key in sweep.columns.items():
+        if is_result_column(key) or any(config_value(p.config, key) is not None
+                                        for p in points):
+            continue
+        keys = dict.fromkeys(path for point in points for path in _paths(point.config))
         raise ConfigError(
-            f"{sweep.source}: columns.{name}: {key!r} is neither a key of the config of point "
-            f"{point.name}{_nearest(key, list(_paths(point.config)))} nor a summary.csv column "
-            f"({', '.join(RESULT_COLUMNS)}, test_<metric>, final_<series of metrics.csv>)"
-        ) from None
+            f"{sweep.source}: columns.{name}: {key!r} is neither a key of any point's config "
+            f"nor a summary.csv column ({', '.join(RESULT_COLUMNS)}, test_<metric>, "
+            f"final_<series of metrics.csv>){_nearest(key, keys)}")
 
 
 def apply_overrides(base: dict, overrides: dict[str, Any], where: str = "sweep") -> dict:
@@ -386,24 +493,31 @@ def apply_overrides(base: dict, overrides: dict[str, Any], where: str = "sweep")
 
 
 def plan(sweep: Sweep, validate: bool = True) -> list[Point]:
-    """The sweep's points with their configs, in grid order; every point's overrides (and,
-    with `validate`, its config) are checked before anything runs."""
-    names = point_names(sweep.grid)
-    points = []
-    for index, (name, values) in enumerate(zip(names, expand_grid(sweep.grid), strict=True)):
-        where = f"{sweep.source}: point {name}"
-        config = apply_overrides(sweep.base, {**sweep.overrides, **values}, where)
-        points.append(Point(index, name, values, config))
-    for point in points:
-        for name, column in sweep.columns.items():
-            if not is_result_column(column):
-                _column_value(sweep, point, name, column)
+    """The sweep's points with their configs, in grid order: the base config with the
+    sweep's overrides, then its sub-grid's overrides, then its grid values. Every point's
+    overrides (and, with `validate`, its config) are checked before anything runs, and no
+    two points may have the same config (overlapping sub-grids)."""
+    several = isinstance(sweep.grid, list)
+    subs = sweep.sub_grids
+    points, seen = [], {}
+    for index, (name, (number, values)) in enumerate(zip(point_names(sweep.grid),
+                                                         grid_points(sweep.grid), strict=True)):
+        where = f"{sweep.source}: {f'grid[{number}] ' if several else ''}point {name}"
+        config = apply_overrides(apply_overrides(sweep.base, sweep.overrides, where),
+                                 {**subs[number].overrides, **values}, where)
+        key = json.dumps(config, sort_keys=True, default=repr)
+        if key in seen:
+            raise ConfigError(f"{where} has the same config as point {seen[key]}; a sweep "
+                              f"trains each config once: remove the repeated value or "
+                              f"sub-grid")
+        seen[key] = name
+        points.append(Point(index, name, values, config, where))
+    check_config_columns(sweep, points)
     if validate:
         from snnsim.config import resolve_config
 
         for point in points:
-            resolve_config(copy.deepcopy(point.config), source=f"{sweep.source}: point "
-                                                                f"{point.name}")
+            resolve_config(copy.deepcopy(point.config), source=point.where)
     return points
 
 
@@ -417,7 +531,7 @@ def check_data(sweep: Sweep, points: list[Point]) -> None:
 
     checked = []
     for point in points:
-        where = f"{sweep.source}: point {point.name}"
+        where = point.where
         config = resolve_config(copy.deepcopy(point.config), source=where)
         data = (config["dataset"], config["data"])
         if "data_dir" not in DATASETS.get(config["dataset"]).fields or data in checked:
@@ -492,20 +606,22 @@ def summary_rows(sweep: Sweep, points: list[Point], results: dict[str, dict],
         row = {"point": point.name}
         result = results.get(point.name, {"status": pending_status})
         row["status"] = result["status"]
-        row.update({key: _format_value(value) for key, value in point.values.items()})
+        # a grid key of another sub-grid: this point's config value, if it has that key
+        row.update({key: _format_value(point.values[key]) if key in point.values
+                    else config_value(point.config, key) for key in grid_keys(sweep.grid)})
         row.update({k: v for k, v in result.items() if k != "status"})
         for name, column in sweep.columns.items():
             row[name] = row.get(column) if is_result_column(column) else \
-                _column_value(sweep, point, name, column)
+                config_value(point.config, column)
         rows.append(row)
     return rows
 
 
 def write_summary(path: Path, sweep: Sweep, rows: list[dict]) -> None:
-    """summary.csv: point, status, the sweep's named `columns`, one column per grid key,
-    primary_metric, test_<metric>..., final_<series>..., epochs, training_seconds;
-    written atomically."""
-    columns = ["point", "status", *sweep.columns, *sweep.grid, "primary_metric"]
+    """summary.csv: point, status, the sweep's named `columns`, one column per grid key
+    (of all sub-grids), primary_metric, test_<metric>..., final_<series>..., epochs,
+    training_seconds; written atomically."""
+    columns = ["point", "status", *sweep.columns, *grid_keys(sweep.grid), "primary_metric"]
     tests, finals = [], []
     for row in rows:
         for key in row:
@@ -779,7 +895,9 @@ def read_sweep_table(folder: str | os.PathLike) -> SweepTable:
                           f"{error.strerror or error}") from None
     except yaml.YAMLError as error:
         raise ConfigError(f"{folder / SWEEP_FILE} is not valid YAML: {error}") from None
-    if not isinstance(stored, dict) or not isinstance(stored.get("grid"), dict):
+    grid = stored.get("grid") if isinstance(stored, dict) else None
+    if not (isinstance(grid, dict) or isinstance(grid, list)
+            and all(isinstance(item, dict) for item in grid)):
         raise ConfigError(f"{folder / SWEEP_FILE} is not a sweep as `experiment.py sweep` "
                           f"stores it (a mapping with a grid)")
     try:
@@ -794,7 +912,7 @@ def read_sweep_table(folder: str | os.PathLike) -> SweepTable:
     if missing:
         raise ValueError(f"{folder / SUMMARY_CSV} is not a sweep summary: it has no "
                          f"{' and no '.join(sorted(missing))} column")
-    return SweepTable(folder, list(stored["grid"]), dict(stored.get("columns") or {}), rows)
+    return SweepTable(folder, grid_keys(grid), dict(stored.get("columns") or {}), rows)
 
 
 def write_sweep_plots(folder: str | os.PathLike) -> list[Path]:
@@ -820,10 +938,11 @@ def write_sweep_plots(folder: str | os.PathLike) -> list[Path]:
 
 
 def _numeric_grid_keys(table: SweepTable) -> list[str]:
-    """Grid keys whose values in the complete points are numbers, two or more of them."""
+    """Grid keys whose values in the complete points that have one (points of another
+    sub-grid may not) are numbers, two or more of them."""
     keys = []
     for key in table.grid:
-        values = [as_float(row.get(key)) for row in table.complete]
+        values = [as_float(row[key]) for row in table.complete if row.get(key)]
         if all(math.isfinite(v) for v in values) and len(set(values)) > 1:
             keys.append(key)
     return keys
@@ -831,7 +950,7 @@ def _numeric_grid_keys(table: SweepTable) -> list[str]:
 
 def _draw_primary_against_grid(table: SweepTable) -> dict:
     """The test value of the primary metric against each numeric grid key, one line per
-    combination of the other grid keys' values."""
+    combination of the other grid keys' values (`mode unset`: a point without that key)."""
     from matplotlib.figure import Figure
 
     labels = short_labels(table.grid)
@@ -841,8 +960,9 @@ def _draw_primary_against_grid(table: SweepTable) -> dict:
         lines: dict[str, list[tuple[float, float]]] = {}
         for row in table.complete:
             y = as_float(row.get(f"test_{row.get('primary_metric') or DEFAULT_PRIMARY_METRIC}"))
-            if math.isfinite(y):
-                label = ", ".join(f"{labels[k]}={row[k]}" for k in table.grid if k != key)
+            if math.isfinite(y) and row.get(key):
+                label = ", ".join(f"{labels[k]}={row[k]}" if row.get(k) else
+                                  f"{labels[k]} unset" for k in table.grid if k != key)
                 lines.setdefault(label, []).append((as_float(row[key]), y))
         if not lines:
             continue

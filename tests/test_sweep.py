@@ -1,4 +1,4 @@
-"""Sweeps: grid expansion, overrides, summary.csv and its named columns, resuming,
+"""Sweeps: grid expansion, sub-grids, overrides, summary.csv and its named columns, resuming,
 failures, interrupts, the sweep's figures (`eval <sweep folder>`); the in-process path and
 the Ray path on a real local Ray instance."""
 from __future__ import annotations
@@ -282,8 +282,8 @@ def test_named_columns_come_first_with_the_values_of_their_sources(tmp_path, cou
 def test_a_named_config_key_no_point_has_is_an_error_before_anything_runs(tmp_path):
     path = xor_sweep(tmp_path, columns={"sigma": "task.noise_std"})
     with pytest.raises(ConfigError, match=r"columns.sigma: 'task.noise_std' is neither a key of "
-                                          r"the config of point 000_learning_rate=0.005_0=10 "
-                                          r"nor a summary.csv column \(point, status, "):
+                                          r"any point's config nor a summary.csv column "
+                                          r"\(point, status, "):
         sweep.run_sweep(sweep.load_sweep(path), output=tmp_path / "out", use_ray=False)
     assert not (tmp_path / "out").exists()
     path = xor_sweep(tmp_path, columns={"lr": "training_params.learnig_rate"})
@@ -322,6 +322,166 @@ def test_a_result_column_some_points_lack_is_empty_in_their_rows():
     sweep.check_result_columns(loaded, rows, Path("out"))  # one point has it: fine
     with pytest.raises(ConfigError, match="no point has the column 'final_k'"):
         sweep.check_result_columns(loaded, rows[1:], Path("out"))
+
+
+# --------------------------------------------------------------------------- sub-grids
+
+SIZE0, SIZE1 = "network_layout.layers.0.size", "network_layout.layers.1.size"
+
+
+def test_sub_grids_are_the_union_of_their_points_with_their_own_overrides():
+    base = {"task": {"noise_std": 0.8},
+            "network_layout": {"layers": [{"type": "dense", "size": 10}, {"size": 4}]},
+            "training_params": {"epoch_number": 100, "epoch_snapshots": [10, 50]}}
+    loaded = sweep.sweep_from_mapping({
+        "base": base,
+        "overrides": {"training_params.epoch_number": 20, SIZE0: 30},
+        "grid": [{"task.noise_std": [0, 0.8], SIZE1: [4, 8]},
+                 {"network_layout.layers.0.mode": ["mask", "subtract"],
+                  "overrides": {"network_layout.layers.0": {"type": "topk", "size": 50},
+                                "training_params.epoch_number": 5}},
+                 {SIZE1: [16]}]})
+    assert [s.grid for s in loaded.sub_grids] == [
+        {"task.noise_std": [0, 0.8], SIZE1: [4, 8]},
+        {"network_layout.layers.0.mode": ["mask", "subtract"]}, {SIZE1: [16]}]
+    assert sweep.grid_keys(loaded.grid) == ["task.noise_std", SIZE1,
+                                            "network_layout.layers.0.mode"]
+    points = sweep.plan(loaded, validate=False)
+    # each sub-grid in nested-loop order, one after another; one index over all of them
+    assert [p.name for p in points] == [
+        "000_noise_std=0_size=4", "001_noise_std=0_size=8", "002_noise_std=0.8_size=4",
+        "003_noise_std=0.8_size=8", "004_mode=mask", "005_mode=subtract", "006_size=16"]
+    assert [p.index for p in points] == list(range(7))
+    assert [p.values for p in points][3:5] == [
+        {"task.noise_std": 0.8, SIZE1: 8}, {"network_layout.layers.0.mode": "mask"}]
+    assert points[4].where == "sweep: grid[1] point 004_mode=mask"
+    # the sweep's overrides, then the sub-grid's (replacing the whole layer, its size 30
+    # included), then the grid values (a new leaf of the replaced layer)
+    layers = [p.config["network_layout"]["layers"] for p in points]
+    assert layers[1] == [{"type": "dense", "size": 30}, {"size": 8}]
+    assert layers[5] == [{"type": "topk", "size": 50, "mode": "subtract"}, {"size": 4}]
+    assert layers[6] == [{"type": "dense", "size": 30}, {"size": 16}]
+    training = [p.config["training_params"] for p in points]
+    assert training[0] == {"epoch_number": 20, "epoch_snapshots": [10]}
+    assert training[4] == {"epoch_number": 5, "epoch_snapshots": []}
+    assert [p.config["task"]["noise_std"] for p in points] == [0, 0, 0.8, 0.8, 0.8, 0.8, 0.8]
+    assert base["network_layout"]["layers"][0] == {"type": "dense", "size": 10}  # untouched
+    # one mapping is one sub-grid without overrides: the same points and names
+    one = {"task.noise_std": [0, 0.8], SIZE1: [4, 8]}
+    assert sweep.point_names([one]) == sweep.point_names(one) == [p.name for p in points[:4]]
+    assert sweep.grid_points([one]) == [(0, v) for v in sweep.expand_grid(one)]
+
+
+def test_summary_of_sub_grids_has_every_grid_key_filled_from_each_point_config():
+    loaded = sweep.sweep_from_mapping({
+        "base": {"a": {"x": 1}, "b": 2},
+        "grid": [{"a.x": [1, 2]}, {"b": [3], "overrides": {"a": {"y": 5}}}],
+        "columns": {"x": "a.x", "y": "a.y", "k": "final_k"}})
+    points = sweep.plan(loaded, validate=False)
+    rows = sweep.summary_rows(loaded, points, {points[2].name: {"status": "ok",
+                                                                "final_k": "4"}})
+    # a.x is no key of point 2's config (its layer replaced), b is point 0's base value
+    assert [(r["a.x"], r["b"], r["x"], r["y"], r["k"]) for r in rows] == [
+        ("1", "2", "1", None, None), ("2", "2", "2", None, None),
+        (None, "3", None, "5", "4")]
+    sweep.check_result_columns(loaded, rows, Path("out"))  # k: one point has it
+
+
+@pytest.mark.parametrize("grid, overrides, message", [
+    ([], {}, (r"grid must be a non-empty mapping .* or a non-empty list of such mappings "
+              r"\(sub-grids, each with optional `overrides:`\), got \[\]")),
+    ([{"a": [1]}, [1, 2]], {}, (r"grid\[1\] must be a mapping of dotted config keys to lists "
+                                r"of values .* got \[1, 2\]")),
+    ([{"a": [1]}, {"overrides": {"a": 2}}], {}, r"grid\[1\] has no grid key, only overrides"),
+    ([{"a": [1]}, {"b": 0.5}], {}, r"grid\[1\]\.b must be a non-empty list of values, got 0.5"),
+    ([{"a": []}], {}, r"grid\[0\]\.a must be a non-empty list of values, got \[\]"),
+    ([{"a": [1], "overrides": [1]}], {}, (r"grid\[0\]\.overrides must be a mapping of "
+                                          r"dotted config keys to values, got \[1\]")),
+    ([{"a": [1]}, {"b": [1], "overrides": {"b": 2}}], {},
+     r"grid\[1\]: b is both a grid key and in grid\[1\]\.overrides"),
+    ([{"a": [1]}, {"b": [1]}], {"b": 2}, (r"grid\[1\]: b is both a grid key and in the "
+                                          r"sweep's overrides")),
+    ({"a": [1]}, {"a": 2}, "a is both in grid and in overrides"),
+    ([{"a": [1]}], {}, None),
+    ([{"a": [1]}, {"a": [2], "overrides": {"b": 3}}], {"b": 2}, None),  # on top of the sweep's
+])
+def test_sub_grid_errors_name_the_sub_grid_and_the_key(grid, overrides, message):
+    data = {"base": {"a": 0, "b": 0}, "grid": grid, "overrides": overrides}
+    if message is None:
+        assert sweep.sweep_from_mapping(data, source="s.yaml").grid == grid
+        return
+    with pytest.raises(ConfigError, match=r"^s\.yaml: " + message):
+        sweep.sweep_from_mapping(data, source="s.yaml")
+
+
+def test_sub_grid_points_are_checked_naming_the_sub_grid_and_repeats_are_errors():
+    base = {"a": {"x": 1}, "b": 2}
+    bad_key = sweep.sweep_from_mapping({"base": base, "grid": [
+        {"a.x": [1]}, {"b": [3], "overrides": {"a.z.w": 1}}]}, source="s.yaml")
+    with pytest.raises(ConfigError, match=r"^s\.yaml: grid\[1\] point 001_b=3: override key "
+                                          r"'a\.z\.w': a has no key 'z'"):
+        sweep.plan(bad_key, validate=False)
+    # point 2 (b = 3 by its grid value) repeats point 1 (b = 3 by its sub-grid's overrides)
+    repeat = sweep.sweep_from_mapping({"base": base, "grid": [
+        {"a.x": [1], "overrides": {"b": 3}}, {"a.x": [5, 1]}, {"b": [3]}]}, source="s.yaml")
+    with pytest.raises(ConfigError, match=r"^s\.yaml: grid\[2\] point 003_b=3 has the same "
+                                          r"config as point 000_x=1; a sweep trains each "
+                                          r"config once"):
+        sweep.plan(repeat, validate=False)
+    with pytest.raises(ConfigError, match=r"point 001_x=1 has the same config as point "
+                                          r"000_x=1"):
+        sweep.plan(sweep.sweep_from_mapping({"base": base, "grid": {"a.x": [1, 1]}}),
+                   validate=False)
+    # a named config key no point has is an error; one some points lack is not
+    for columns, error in (({"z": "a.z"}, True), ({"z": "a.y"}, False)):
+        loaded = sweep.sweep_from_mapping({"base": base, "columns": columns, "grid": [
+            {"a.x": [1]}, {"b": [3], "overrides": {"a.y": 4}}]}, source="s.yaml")
+        if error:
+            with pytest.raises(ConfigError, match=r"columns\.z: 'a\.z' is neither a key of any "
+                                                  r"point's config .*did you mean 'a\.y'\?"):
+                sweep.plan(loaded, validate=False)
+        else:
+            assert len(sweep.plan(loaded, validate=False)) == 2
+
+
+def test_in_process_sweep_of_sub_grids_writes_resumes_and_compares_its_definition(
+        tmp_path, count_training):
+    grid = [{LEARNING_RATE: [0.005, 0.01]},
+            {HIDDEN: [4], "overrides": {LEARNING_RATE: 0.02,
+                                        "training_params.weight_decay": 0.001}}]
+    path = xor_sweep(tmp_path, grid=grid,
+                     columns={"lr": LEARNING_RATE, "decay": "training_params.weight_decay",
+                              "acc": "final_val_accuracy"})
+    out = tmp_path / "out"
+    result = sweep.run_sweep(sweep.load_sweep(path), output=out, use_ray=False,
+                             progress=False)
+    names = ["000_learning_rate=0.005", "001_learning_rate=0.01", "002_0=4"]
+    assert count_training == names
+    rows = read_csv(out / "summary.csv")
+    assert list(rows[0])[:8] == ["point", "status", "lr", "decay", "acc", LEARNING_RATE,
+                                 HIDDEN, "primary_metric"]
+    assert [(r["point"], r["status"], r["lr"], r[LEARNING_RATE], r[HIDDEN], r["decay"])
+            for r in rows] == [(names[0], "ok", "0.005", "0.005", "10", ""),
+                               (names[1], "ok", "0.01", "0.01", "10", ""),
+                               (names[2], "ok", "0.02", "0.02", "4", "0.001")]
+    assert all(r["acc"] == r["final_val_accuracy"] != "" for r in rows)
+    config = yaml.safe_load((out / names[2] / "config.yaml").read_text())
+    assert config["training_params"]["learning_rate"] == 0.02
+    assert config["training_params"]["weight_decay"] == 0.001
+    assert [layer["size"] for layer in config["network_layout"]["layers"]] == [4, 2]
+    assert [r["point"] for r in result.rows] == names
+    assert yaml.safe_load((out / "sweep.yaml").read_text())["grid"] == grid
+
+    count_training.clear()
+    (out / names[1] / "summary.yaml").unlink()  # as if killed before its summary
+    again = sweep.run_sweep(sweep.load_sweep(path), output=out, use_ray=False, progress=False)
+    assert count_training == [names[1]]
+    assert [r["test_accuracy"] for r in again.rows] == [r["test_accuracy"] for r in result.rows]
+
+    grid[1]["overrides"][LEARNING_RATE] = 0.03  # another sub-grid: another sweep
+    other = xor_sweep(tmp_path, grid=grid, name="other")
+    with pytest.raises(ConfigError, match="holds another sweep .*grid"):
+        sweep.run_sweep(sweep.load_sweep(other), output=out, use_ray=False, progress=False)
 
 
 def test_missing_data_files_stop_the_sweep_before_any_point_starts(tmp_path, count_training):
@@ -490,6 +650,22 @@ def test_primary_metric_against_each_numeric_grid_key(tmp_path):
     assert ax.get_ylabel() == "test accuracy"
 
 
+def test_figures_of_sub_grids_leave_out_the_points_without_the_key(tmp_path):
+    rows = [{"point": f"00{i}", "status": "ok", "sigma": sigma, "mode": mode,
+             "primary_metric": "loss", "test_loss": loss}
+            for i, (sigma, mode, loss) in enumerate([
+                ("0", "", "0.3"), ("0.8", "", "0.2"), ("10", "", "0.5"),
+                ("0.8", "mask", "0.25"), ("", "subtract", "0.4")])]
+    folder = _sweep_folder(tmp_path / "s", [{"sigma": []}, {"mode": [], "overrides": {}}],
+                           rows)
+    table = sweep.read_sweep_table(folder)
+    assert table.grid == ["sigma", "mode"]
+    assert sweep._numeric_grid_keys(table) == ["sigma"]
+    figures = sweep._draw_primary_against_grid(table)
+    assert _lines(figures["sweep_loss_vs_sigma"]) == {
+        "mode unset": [(0.0, 0.3), (0.8, 0.2), (10.0, 0.5)], "mode=mask": [(0.8, 0.25)]}
+
+
 @pytest.mark.parametrize("values, scale", [
     ([0.001, 0.01, 0.1], "log"), ([0, 0.05, 0.8, 10], "symlog"), ([1, 2, 3], "linear"),
     ([-1, 1, 100], "linear"), ([0, 5], "linear"), ([0, 1, 19], "linear")])
@@ -527,6 +703,8 @@ def test_eval_of_a_sweep_folder_draws_the_sweep_figures(tmp_path, capsys):
     (lambda f: (_sweep_folder(f, {"a": []}, []), (f / "summary.csv").write_text("point,status\n")),
      r"has no complete point to plot yet \(status: no points\)"),
     (lambda f: (f.mkdir(), (f / "sweep.yaml").write_text("[1, 2]")),
+     "is not a sweep as `experiment.py sweep` stores it"),
+    (lambda f: (f.mkdir(), (f / "sweep.yaml").write_text("grid: [{a: [1]}, 3]")),
      "is not a sweep as `experiment.py sweep` stores it"),
 ])
 def test_eval_of_a_broken_sweep_folder_says_what_is_wrong(tmp_path, make, message):
