@@ -33,7 +33,7 @@ from snnsim.spike_times import first_spike_times
 
 REPO = Path(__file__).resolve().parents[1]
 PUBLISHED = Path(__file__).resolve().parent / "data" / "fastanddeep" / "yinyang_et_300epochs"
-PEER_DT = 0.005  # the CI's time step of the peer simulation, in units of tau_syn
+PEER_DT = 0.0025  # the CI's time step of the peer simulation, in units of tau_syn
 
 
 def _spiking_configs() -> list[Path]:
@@ -419,9 +419,10 @@ def test_peer_norse_agrees_with_the_exact_spike_times(exact):
     assert figures["classes_agree"] >= 0.99, figures
     for name in ("hidden", "output"):
         assert figures[f"{name}_spiking_agree"] >= 0.99, figures
-    # Norse integrates with forward Euler, a first-order scheme: its error is a small
-    # multiple of dt. Hidden spikes land within the step; output spikes, two layers and
-    # many inputs later, within two steps typically.
+    # Norse integrates with forward Euler, a first-order scheme, and a spike found at the
+    # end of a step already drives the next layer during that step (about one step early
+    # per layer boundary): hidden spikes land within the step, output spikes typically
+    # within two.
     assert figures["hidden_median_error"] <= PEER_DT, figures
     assert figures["hidden_within_dt"] >= 0.9, figures
     assert figures["output_median_error"] <= 2 * PEER_DT, figures
