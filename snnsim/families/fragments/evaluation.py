@@ -100,7 +100,7 @@ def run_lines(s1: LineFeatures, s2: LateralLayer, images: torch.Tensor,
     finally:
         s1.train(was[0])
         s2.train(was[1])
-    features = fired.transpose(0, 1)
+    features = fired.transpose(0, 1).to(s2.weight.dtype)
     result = {"ff": ff, "mask": mask, "features": features, "merged": features[-1]}
     if cells:
         result["steps"] = s2.expand_chosen(fired, choice)

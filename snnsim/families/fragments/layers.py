@@ -310,7 +310,7 @@ class LateralLayer(Layer):
                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """The T steps by the sparse kernels (`sparse.run_images`, the published steps on
         the active bits; CPU) as the chosen cell of each feature: (fired [B, T, F, H, W]
-        binary, choice [B, F, H, W] the alternative picked at t = 0, normalised supports
+        uint8, choice [B, F, H, W] the alternative picked at t = 0, normalised supports
         [B, T, F, H, W] or None), on the CPU."""
         e = self.entry
         threshold = e["threshold"] if threshold is None else threshold
@@ -326,16 +326,17 @@ class LateralLayer(Layer):
                           e["support_factor"] * self.kernel, e["fold_back"],
                           self._uniforms(batch, n_steps, per_image=False),
                           e["output"] == "bernoulli", fired, choice, values, supports)
-        return (torch.from_numpy(fired).to(self.weight.dtype), torch.from_numpy(choice),
+        return (torch.from_numpy(fired), torch.from_numpy(choice),
                 torch.from_numpy(values) if supports else None)
 
     def expand_chosen(self, per_feature: torch.Tensor, choice: torch.Tensor) -> torch.Tensor:
-        """[B, T, F, H, W] values of each feature's chosen cell -> [T, B, C, H, W], 0 at the
-        cells not chosen."""
+        """[B, T, F, H, W] values of each feature's chosen cell -> [T, B, C, H, W] in the
+        layer's dtype, 0 at the cells not chosen."""
         batch, n_steps = per_feature.shape[:2]
-        one_hot = (choice.long()[:, None, :, None]
-                   == torch.arange(self.cells)[:, None, None]).to(per_feature.dtype)
-        cells = per_feature[:, :, :, None] * one_hot                 # [B, T, F, K, H, W]
+        cells = torch.zeros(batch, n_steps, self.n_features, self.cells, self.height,
+                            self.width, dtype=self.weight.dtype)
+        index = choice.long()[:, None, :, None].expand(-1, n_steps, -1, -1, -1, -1)
+        cells.scatter_(3, index, per_feature[:, :, :, None].to(cells.dtype))
         return cells.reshape(batch, n_steps, self.n_out, self.height,
                              self.width).transpose(0, 1)
 

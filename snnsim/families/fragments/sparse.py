@@ -101,25 +101,37 @@ def nonzero_weights(weight, cells):
 def select_cells(ff_d, ff_y, ff_x, n_features, height, width, index, length, nonzero, cells):
     """The t = 0 cell choice [F, H, W] (0..K-1) for the active S1 bits (ff_d, ff_y, ff_x):
     argmax over a of 3 conv(ff, [W > 0])[f K + a] - |W_{f K + a} > 0| (first on ties; the
-    published mean match minus the same sum of inputs for every cell)."""
+    published mean match minus the same sum of inputs for every cell). Where no active bit
+    reaches, every match is 0 and the cell with the fewest weights wins."""
     n_out = n_features * cells
-    match = np.zeros((n_out, height, width), np.int32)
+    match = np.zeros((height, width, n_out), np.int32)
+    reached = np.zeros((height, width), np.bool_)
     for n in range(len(ff_d)):
         d, qy, qx = ff_d[n], ff_y[n], ff_x[n]
         for m in range(length[d]):
             py, px = qy + index[d, m, 2], qx + index[d, m, 3]
             if 0 <= py < height and 0 <= px < width:
-                match[index[d, m, 0] * cells + index[d, m, 1], py, px] += 1
-    choice = np.zeros((n_features, height, width), np.int32)
+                match[py, px, index[d, m, 0] * cells + index[d, m, 1]] += 1
+                reached[py, px] = True
+    choice = np.empty((n_features, height, width), np.int32)
     for f in range(n_features):
+        fewest = 0
+        for a in range(1, cells):
+            if nonzero[f * cells + a] < nonzero[f * cells + fewest]:
+                fewest = a
         for i in range(height):
             for j in range(width):
-                best = 3 * match[f * cells, i, j] - nonzero[f * cells]
+                if not reached[i, j]:
+                    choice[f, i, j] = fewest
+                    continue
+                best_cell = 0
+                best = 3 * match[i, j, f * cells] - nonzero[f * cells]
                 for a in range(1, cells):
-                    score = 3 * match[f * cells + a, i, j] - nonzero[f * cells + a]
+                    score = 3 * match[i, j, f * cells + a] - nonzero[f * cells + a]
                     if score > best:
                         best = score
-                        choice[f, i, j] = a
+                        best_cell = a
+                choice[f, i, j] = best_cell
     return choice
 
 
