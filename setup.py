@@ -7,7 +7,8 @@ The `cuda` backend has two pybind11 extensions, both from `backends/cuda/csrc`:
   tests on machines without a GPU check everything the kernels compute;
 * `backends.cuda._snnsim_cuda`: the CUDA kernels, compiled with nvcc where it is found
   (`$CUDA_HOME/bin/nvcc`, else `nvcc` on PATH) for the GPU architectures in
-  `$SNNSIM_CUDA_ARCHS` (default "75;80;90", plus PTX of the last for newer GPUs).
+  `$SNNSIM_CUDA_ARCHS` (default "75;80;90", plus PTX of the last for newer GPUs;
+  "none" skips them, e.g. for a quick CPU-only build).
 
 Neither needs torch to build. A build that fails prints why and is skipped: the
 package still installs and every other backend works.
@@ -18,7 +19,7 @@ import subprocess
 import sys
 import sysconfig
 
-from setuptools import Extension, setup
+from setuptools import Extension, find_packages, setup
 from setuptools.command.build_ext import build_ext
 from setuptools.errors import BaseError, CCompilerError
 
@@ -27,16 +28,27 @@ try:
 except ImportError:  # setuptools < 69
     from distutils.dep_util import newer_group
 
+# Version ranges, so that snnsim installs into an environment that already holds torch
+# and friends without replacing them. Each lower bound is tested: `constraints-min.txt`
+# pins exactly these versions and the test suite passes with them (README, "Install");
+# CI installs the exact versions of `constraints.txt`.
 RUNTIME_REQUIREMENTS = [
-    "torch==2.13.0",
-    "numpy==2.4.6",
-    "scipy==1.17.1",
-    "numba==0.68.1",
-    "h5py==3.16.0",
-    "pyyaml==6.0.3",
-    "tqdm==4.70.1",
-    "matplotlib==3.11.2",
+    "torch>=2.13",
+    "numpy>=1.26.4",
+    "scipy>=1.11.4",
+    "numba>=0.59.1",
+    "h5py>=3.10",
+    "pyyaml>=6.0.1",
+    "tqdm>=4.66",
+    "matplotlib>=3.8",
 ]
+
+CODE_PACKAGES = ("snnsim", "backends", "hw", "calibration")
+# Data folders that ship inside the wheel (no Python code), with what they hold.
+DATA_FOLDERS = {
+    "experiment_configs": ["*.yaml"],
+    "experiment_pretrained": ["*/*.yaml", "*/*.csv", "*/checkpoints/*.h5", "*/plots/*.png"],
+}
 
 CSRC = "backends/cuda/csrc"
 # Turing (T4), Ampere (A100; its code also runs on sm_86/89), Hopper (H100/H200).
@@ -98,6 +110,8 @@ class OptionalBuildExt(build_ext):
             print(f"snnsim: skipping the {ext.name} extension: {error}", file=sys.stderr)
 
     def _build_cuda(self, ext):
+        if os.environ.get("SNNSIM_CUDA_ARCHS", "").strip().lower() == "none":
+            raise RuntimeError("SNNSIM_CUDA_ARCHS=none: the CUDA kernels are not built")
         nvcc = _nvcc()
         if nvcc is None:
             raise RuntimeError("nvcc not found (set CUDA_HOME or put nvcc on PATH); "
@@ -152,11 +166,20 @@ setup(
     version="0.1.0",
     description="Event-driven, hardware-aware spiking-network simulator with exact spike-time gradients",
     python_requires=">=3.10",
-    packages=["snnsim", "backends", "backends.cuda", "hw", "calibration"],
-    package_data={"calibration": ["*.h5"]},
+    # The code packages, and the shipped data folders beside them (in a checkout and in
+    # site-packages alike, so that `snnsim.resources` and the configs' relative calibration
+    # paths resolve the same way in both).
+    packages=find_packages(include=[f"{name}{tail}" for name in CODE_PACKAGES
+                                    for tail in ("", ".*")]) + list(DATA_FOLDERS),
+    package_data={"calibration": ["*.h5"], **DATA_FOLDERS},
+    entry_points={"console_scripts": ["snnsim = snnsim.cli:main"]},
     install_requires=RUNTIME_REQUIREMENTS,
     extras_require={
-        "test": ["pytest==9.2.0"],
+        # setuptools and pybind11: tests/test_packaging.py builds the wheel without build
+        # isolation (no download at test time).
+        "test": ["pytest>=8.0", "setuptools>=77.0.3", "pybind11>=2.12"],
+        # `--tensorboard DIR` of train, continue and eval (torch.utils.tensorboard).
+        "tensorboard": ["tensorboard>=2.16.2"],
         # `experiment.py sweep` runs its points on Ray (Ray core is enough: local instance
         # or an existing cluster); without it the points run one after another.
         "ray": ["ray>=2.40,<3"],

@@ -47,6 +47,13 @@ def _add_backend(parser: argparse.ArgumentParser, default: str | None) -> None:
                                                    "with"))
 
 
+def _add_tensorboard(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--tensorboard", type=Path, metavar="DIR",
+                        help=f"also write {what} as TensorBoard events into DIR/<results "
+                             f"folder name> (extra: pip install 'snnsim[tensorboard]'; "
+                             f"view with tensorboard --logdir DIR)")
+
+
 def _add_download(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--download", action="store_true",
                         help="fetch missing data files (MNIST) into the data folder first "
@@ -78,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, help="override epoch_number (e.g. for a quick try)")
     p.add_argument("--no-plots", action="store_true", help="skip writing the plots at the end")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_tensorboard(p, "every per-epoch metric (scalars) and the plots (images)")
     _add_download(p)
 
     p = sub.add_parser("inference", help="evaluate a trained network; prints the task's primary "
@@ -92,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("results", type=Path, help="results folder of a run")
     _add_backend(p, None)
     p.add_argument("--epoch", type=int, help="checkpoint epoch (default: the latest)")
+    _add_tensorboard(p, "the plots as images")
     _add_download(p)
 
     p = sub.add_parser("continue", help="resume training from a savepoint up to new savepoints")
@@ -103,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", type=Path, help="write into a new folder instead of the same one")
     p.add_argument("--no-plots", action="store_true", help="skip writing the plots at the end")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_tensorboard(p, "every per-epoch metric (scalars, the history up to the savepoint "
+                        "included) and the plots (images)")
     _add_download(p)
 
     p = sub.add_parser("import-fastanddeep", help="convert a network saved by the published "
@@ -136,34 +147,44 @@ def _print_summary(results_dir: Path, summary: dict) -> None:
 
 
 def _write_plots(results_dir: Path, backend: str | None, epoch: int | None = None,
-                 download: bool = False) -> None:
+                 download: bool = False, tensorboard: Path | None = None) -> None:
     from snnsim import plots, runs
 
+    sink = None if tensorboard is None else runs.TensorBoardSink(tensorboard, results_dir)
     trainer = runs.load_trainer(results_dir, epoch, backend, download=download)
     written = plots.write_all(trainer, results_dir / "plots")
     print(f"plots: {len(written)} files in {results_dir / 'plots'}")
+    if sink is not None:
+        sink.write_images(written, trainer.epoch)
+        sink.close()
+        print(f"tensorboard: {len(written)} images in {sink.writer.log_dir}")
 
 
 def run(args: argparse.Namespace) -> None:
     from snnsim import runs
 
     if args.command == "train":
-        results_dir, summary = runs.train(args.config, args.backend, args.output, args.seed,
-                                          args.epochs, progress=not args.quiet,
-                                          download=args.download)
+        from snnsim.resources import find_config
+
+        results_dir, summary = runs.train(find_config(args.config), args.backend, args.output,
+                                          args.seed, args.epochs, progress=not args.quiet,
+                                          download=args.download, tensorboard=args.tensorboard)
         _print_summary(results_dir, summary)
         if not args.no_plots:
-            _write_plots(results_dir, args.backend)
+            _write_plots(results_dir, args.backend, tensorboard=args.tensorboard)
     elif args.command == "continue":
         results_dir, summary = runs.continue_training(args.results, args.savepoint,
                                                       args.new_savepoints, args.backend,
                                                       args.output, progress=not args.quiet,
-                                                      download=args.download)
+                                                      download=args.download,
+                                                      tensorboard=args.tensorboard)
         _print_summary(results_dir, summary)
         if not args.no_plots:
-            _write_plots(results_dir, args.backend)
+            _write_plots(results_dir, args.backend, tensorboard=args.tensorboard)
     elif args.command == "inference":
-        trainer = runs.load_trainer(args.results, args.epoch, args.backend,
+        from snnsim.resources import find_run
+
+        trainer = runs.load_trainer(find_run(args.results), args.epoch, args.backend,
                                     download=args.download)
         result = trainer.evaluate(args.split)
         primary = trainer.task.primary_metric
@@ -181,7 +202,7 @@ def run(args: argparse.Namespace) -> None:
             written = sweep.write_sweep_plots(args.results)
             print(f"plots: {len(written)} files in {args.results / sweep.PLOTS_DIR}")
         else:
-            _write_plots(args.results, args.backend, args.epoch, args.download)
+            _write_plots(args.results, args.backend, args.epoch, args.download, args.tensorboard)
     elif args.command == "import-fastanddeep":
         results_dir = runs.import_fastanddeep(args.published, args.output)
         print(f"imported into {results_dir}")

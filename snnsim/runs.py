@@ -6,6 +6,7 @@ input; `experiment.py` turns the errors into messages and exit codes.
 from __future__ import annotations
 
 import copy
+import math
 from pathlib import Path
 
 import torch
@@ -26,18 +27,93 @@ from snnsim.results import (
 from snnsim.training import Evaluation, Trainer
 
 
+class TensorBoardSink:
+    """A run's metrics and plots as TensorBoard events in `<log_dir>/<name of the results
+    folder>`, so that `tensorboard --logdir <log_dir>` compares runs (needs the extra
+    `tensorboard`).
+
+    Scalars, at step = epoch: every series of the run's metric history (the columns of
+    `metrics.csv`), tagged `<metric>/train` and `<metric>/val` for `train_<metric>` and
+    `val_<metric>` (so a metric's splits sit side by side) and by the column name for the
+    rest (`learning_rate`, `bumps`, `epoch_seconds`, a family's series); NaN (a series
+    absent that epoch) is left out. Images: the eval plots, tagged `plots/<file stem>`, at
+    the evaluated checkpoint's epoch.
+
+    A sink opened with a history (training, continued training) rewrites it from epoch 1
+    and tells TensorBoard to drop what earlier writers put into the same run folder from
+    step 1 on (`purge_step`), so a run continued from a savepoint shows each epoch once.
+    A sink opened without one (eval) only adds.
+    """
+
+    def __init__(self, log_dir: Path, results_dir: Path,
+                 history: dict[str, list[float]] | None = None):
+        writer_class = tensorboard_writer_class()
+        self.writer = writer_class(log_dir=str(Path(log_dir) / Path(results_dir).resolve().name),
+                                   purge_step=None if history is None else 1)
+        for index in range(len(next(iter(history.values()), [])) if history else 0):
+            self.write_epoch(index + 1, {key: values[index] for key, values in history.items()})
+
+    @staticmethod
+    def tag(series: str) -> str:
+        """TensorBoard tag of a metric series: `train_loss` -> `loss/train`."""
+        for split in ("train", "val"):
+            if series.startswith(f"{split}_"):
+                return f"{series[len(split) + 1:]}/{split}"
+        return series
+
+    def write_epoch(self, epoch: int, metrics: dict[str, float]) -> None:
+        for series, value in metrics.items():
+            if not math.isnan(value):
+                self.writer.add_scalar(self.tag(series), float(value), global_step=epoch)
+        self.writer.flush()
+
+    def write_images(self, paths: list[Path], epoch: int) -> None:
+        """The plots (PNG files) as images `plots/<stem>` at step `epoch`."""
+        import matplotlib.image
+
+        for path in paths:
+            image = matplotlib.image.imread(path)  # [height, width, RGB(A)] in [0, 1]
+            self.writer.add_image(f"plots/{Path(path).stem}", image[..., :3],
+                                  global_step=epoch, dataformats="HWC")
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def tensorboard_writer_class():
+    """torch's SummaryWriter; a ConfigError naming the extra if TensorBoard is missing."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError as error:
+        raise ConfigError(f"--tensorboard needs the package 'tensorboard' ({error}): "
+                          f"pip install 'snnsim[tensorboard]' (or pip install tensorboard)") \
+            from None
+    return SummaryWriter
+
+
 def _train_until(trainer: Trainer, results_dir: Path, last_epoch: int, snapshots: list[int],
-                 progress: bool) -> None:
-    """Train epochs trainer.epoch+1 .. last_epoch, writing checkpoints and metrics."""
+                 progress: bool, tensorboard: Path | None = None) -> None:
+    """Train epochs trainer.epoch+1 .. last_epoch, writing checkpoints and metrics (and,
+    with `tensorboard`, the metrics as TensorBoard scalars: `TensorBoardSink`)."""
+    sink = None if tensorboard is None else TensorBoardSink(tensorboard, results_dir,
+                                                            trainer.history)
     epochs = range(trainer.epoch, last_epoch)
-    with tqdm(epochs, desc="training", unit="epoch", disable=not progress,
-              mininterval=1.0) as bar:
-        for _ in bar:
-            metrics = trainer.train_epoch()
-            bar.set_postfix(progress_fields(metrics), refresh=False)
-            write_metrics_csv(results_dir / "metrics.csv", trainer.history)
-            if trainer.epoch in snapshots or trainer.epoch == last_epoch:
-                save_checkpoint(checkpoint_path(results_dir, trainer.epoch), trainer.checkpoint())
+    try:
+        with tqdm(epochs, desc="training", unit="epoch", disable=not progress,
+                  mininterval=1.0) as bar:
+            for _ in bar:
+                metrics = trainer.train_epoch()
+                bar.set_postfix(progress_fields(metrics), refresh=False)
+                write_metrics_csv(results_dir / "metrics.csv", trainer.history)
+                if sink is not None:
+                    sink.write_epoch(trainer.epoch, metrics)
+                if trainer.epoch in snapshots or trainer.epoch == last_epoch:
+                    save_checkpoint(checkpoint_path(results_dir, trainer.epoch),
+                                    trainer.checkpoint())
+    finally:
+        if sink is not None:
+            sink.close()
 
 
 def progress_fields(metrics: dict) -> dict[str, str]:
@@ -72,14 +148,17 @@ def _summarise(trainer: Trainer, results_dir: Path) -> dict:
 def train(config_path: Path | dict, backend: str = "cpu", output: Path | None = None,
           seed: int | None = None, epochs: int | None = None,
           progress: bool = True, config_dir: Path | None = None,
-          download: bool = False) -> tuple[Path, dict]:
+          download: bool = False, tensorboard: Path | None = None) -> tuple[Path, dict]:
     """Train a config from scratch into a new results folder; returns (folder, summary).
 
     `config_path` is a YAML file or an already parsed (raw) config mapping; relative
     paths in it (calibration files) are resolved against `config_dir`, by default the
     file's folder (or the working directory for a mapping). `download` fetches missing
-    data files first (as `data.download: true`).
+    data files first (as `data.download: true`). `tensorboard` also writes the metrics
+    into `<tensorboard>/<results folder name>` (`TensorBoardSink`).
     """
+    if tensorboard is not None:
+        tensorboard_writer_class()  # fail before training if the extra is missing
     if isinstance(config_path, dict):
         config = resolve_config(copy.deepcopy(config_path), source="config")
         config_dir = Path(config_dir or Path.cwd()).resolve()
@@ -97,7 +176,8 @@ def train(config_path: Path | dict, backend: str = "cpu", output: Path | None = 
     trainer = Trainer(config, backend, config_dir=config_dir)
     results_dir = new_results_dir(config_path, output)
     write_yaml(results_dir / "config.yaml", trainer.config)
-    _train_until(trainer, results_dir, tp["epoch_number"], tp["epoch_snapshots"], progress)
+    _train_until(trainer, results_dir, tp["epoch_number"], tp["epoch_snapshots"], progress,
+                 tensorboard)
     return results_dir, _summarise(trainer, results_dir)
 
 
@@ -122,9 +202,13 @@ def load_trainer(results_dir: Path, epoch: int | None = None,
 
 def continue_training(results_dir: Path, from_epoch: int, snapshots: list[int],
                       backend: str | None = None, output: Path | None = None,
-                      progress: bool = True, download: bool = False) -> tuple[Path, dict]:
-    """Resume from the checkpoint of `from_epoch` up to max(snapshots), saving at each."""
+                      progress: bool = True, download: bool = False,
+                      tensorboard: Path | None = None) -> tuple[Path, dict]:
+    """Resume from the checkpoint of `from_epoch` up to max(snapshots), saving at each
+    (`tensorboard`: as in `train`, the history up to `from_epoch` included)."""
     results_dir = Path(results_dir)
+    if tensorboard is not None:
+        tensorboard_writer_class()
     if not snapshots or min(snapshots) <= from_epoch:
         raise ValueError(f"new savepoints {snapshots} must all lie after the savepoint "
                          f"{from_epoch} that training continues from")
@@ -138,7 +222,7 @@ def continue_training(results_dir: Path, from_epoch: int, snapshots: list[int],
     tp["epoch_number"] = max(snapshots)
     tp["epoch_snapshots"] = sorted(snapshots)
     write_yaml(target / "config.yaml", trainer.config)
-    _train_until(trainer, target, max(snapshots), snapshots, progress)
+    _train_until(trainer, target, max(snapshots), snapshots, progress, tensorboard)
     return target, _summarise(trainer, target)
 
 
