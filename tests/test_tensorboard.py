@@ -13,10 +13,10 @@ import pytest
 import yaml
 
 pytest.importorskip("tensorboard", reason="the optional extra 'tensorboard' is not installed")
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from snnsim.cli import main  # noqa: E402
-from snnsim.runs import TensorBoardSink  # noqa: E402
+from snnsim.cli import main
+from snnsim.runs import TensorBoardSink
 
 REPO = Path(__file__).resolve().parents[1]
 BARS = REPO / "experiment_configs" / "bars.yaml"  # 30 samples: quick to train and plot
