@@ -2,8 +2,9 @@
 
 For machines without Ray, or to train the published-length runs on a GPU: each point is
 sparse_coding_mnist.yaml with `task.noise_std = sigma` (and, with --topk MODE, the
-1,000-unit topk_linear layer of sparse_topk_sweep.yaml, k = 100); metrics.csv per point
-(the same series as `experiment.py train` writes) and one timing line per point.
+1,000-unit topk_linear layer of the Top-K points of sparse_coding_sweep.yaml, k = 100);
+metrics.csv per point (the same series as `experiment.py train` writes) and one timing
+line per point.
 
     python benchmarks/sparse_points.py --sigmas 0 0.8 10 --epochs 15 --out DIR
     python benchmarks/sparse_points.py --sigmas 0.8 --topk mask --device cuda --epochs 300

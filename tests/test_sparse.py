@@ -1,7 +1,7 @@
 """The noise-induced sparse coding family (snnsim/families/sparse): Top-K, k schedules,
 weight constraints, the inhibitory circuit, activity counters, noise, data, a short run
-whose sparsity grows with sigma, checkpoints, config errors, the shipped sweeps' summary
-columns and the sweep figure (active fraction against sigma)."""
+whose sparsity grows with sigma, checkpoints, config errors, the shipped sigma sweep (with
+its Top-K points) and its summary columns, the sweep figure (active fraction against sigma)."""
 from __future__ import annotations
 
 import csv
@@ -365,38 +365,54 @@ def test_topk_run_continues_from_a_checkpoint_and_plots(monkeypatch, shared_data
 # -- the sweeps ----------------------------------------------------------------------------------
 
 CONFIGS = Path(__file__).resolve().parents[1] / "experiment_configs"
-ISSUE_COLUMNS = ["sigma", "active_fraction", "dead_neurons", "loss"]  # and k for Top-K
+ISSUE_COLUMNS = ["sigma", "k", "active_fraction", "dead_neurons", "loss"]
+SIGMAS = [0, 0.05, 0.1, 0.3, 0.8, 1.5, 3, 10]
 
 
-def test_shipped_sweeps_name_the_issue_columns():
-    relu = sweep.load_sweep(CONFIGS / "sparse_coding_sweep.yaml")
-    topk = sweep.load_sweep(CONFIGS / "sparse_topk_sweep.yaml")
-    assert set(ISSUE_COLUMNS) <= set(relu.columns)
-    assert set(ISSUE_COLUMNS + ["k"]) <= set(topk.columns)
-    assert relu.grid["task.noise_std"] == [0, 0.05, 0.1, 0.3, 0.8, 1.5, 3, 10]
-    rows = sweep.summary_rows(relu, sweep.plan(relu), {})
-    assert [r["sigma"] for r in rows] == ["0", "0.05", "0.1", "0.3", "0.8", "1.5", "3", "10"]
-    assert {(r["layer"], r["width"]) for r in rows} == {("tracked_linear", "1000")}
-    rows = sweep.summary_rows(topk, sweep.plan(topk), {})
-    assert [(r["sigma"], r["layer"], r["mode"], r["width"]) for r in rows] == [
-        ("0.8", "topk_linear", "mask", "1000"), ("0.8", "topk_linear", "subtract", "1000")]
+def test_shipped_sweep_plans_the_eight_sigma_and_two_top_k_points():
+    loaded = sweep.load_sweep(CONFIGS / "sparse_coding_sweep.yaml")
+    assert list(loaded.columns)[:5] == ISSUE_COLUMNS
+    points = sweep.plan(loaded)  # (every config resolved, too)
+    assert [p.name for p in points] == [f"00{i}_noise_std={s:g}" for i, s in enumerate(SIGMAS)
+                                        ] + ["008_mode=mask", "009_mode=subtract"]
+    base = yaml.safe_load((CONFIGS / "sparse_coding_mnist.yaml").read_text())
+    relu = base["network_layout"]["layers"][0]
+    topk = [{"type": "topk_linear", "size": 1000, "k": 100, "mode": mode}
+            for mode in ("mask", "subtract")]
+    assert [p.config["network_layout"]["layers"][0] for p in points] == [relu] * 8 + topk
+    assert [p.config["task"]["noise_std"] for p in points] == SIGMAS + [0.8, 0.8]
+    for point in points:  # nothing else differs from the base (but the epoch budget)
+        config = yaml.safe_load(yaml.safe_dump(point.config))
+        config["network_layout"]["layers"][0] = relu
+        config["task"]["noise_std"] = base["task"]["noise_std"]
+        assert config["training_params"].pop("epoch_number") == 15
+        assert config == {**base, "training_params": {
+            k: v for k, v in base["training_params"].items() if k != "epoch_number"}}
+        assert resolve_config(point.config)["network_layout"]["layers"][0]["size"] == 1000
+    rows = sweep.summary_rows(loaded, points, {})
+    assert [r["sigma"] for r in rows] == [f"{s:g}" for s in SIGMAS] + ["0.8", "0.8"]
+    assert [(r["layer"], r["mode"], r["width"]) for r in rows] == [
+        ("tracked_linear", None, "1000")] * 8 + [("topk_linear", "mask", "1000"),
+                                                 ("topk_linear", "subtract", "1000")]
     assert all(r["k"] is None for r in rows)  # the k of the last epoch, once trained
 
 
-def _tiny(shipped: str, tmp_path: Path, shared_data: Path, grid: dict | None = None,
-          layer: dict | None = None) -> Path:
-    """The shipped sweep file `shipped` (its columns, its base's task) on the shipped 16-d
-    vectors (tests/data/sparse) with 16 hidden units, one epoch per point."""
-    data = yaml.safe_load((CONFIGS / shipped).read_text())
+def _tiny(tmp_path: Path, shared_data: Path, sigmas: list[float], k: int = 4) -> Path:
+    """The shipped sweep file (its columns, sub-grids, its base's task) on the shipped
+    16-d vectors (tests/data/sparse) with 16 hidden units (Top-K: k of them), `sigmas`
+    for the ReLU layer, one epoch per point."""
+    data = yaml.safe_load((CONFIGS / "sparse_coding_sweep.yaml").read_text())
     data["base"] = str(CONFIGS / data["base"])
-    data["grid"] = grid or data["grid"]
+    relu, topk = data["grid"]
+    relu["task.noise_std"] = sigmas
+    topk["overrides"]["network_layout.layers.0"] = {"type": "topk_linear", "size": 16, "k": k}
     data["overrides"].update({
         "training_params.epoch_number": 1, "dataset": "npy_vectors",
         "data": {"path": "sparse/vectors.npy", "data_dir": str(shared_data)},
         "network_layout.n_inputs": 16, "network_layout.layers.1.size": 16,
-        "network_layout.layers.0": layer or {"type": "tracked_linear", "size": 16,
-                                             "activation": "relu", "init": "uniform"}})
-    path = tmp_path / shipped
+        "network_layout.layers.0": {"type": "tracked_linear", "size": 16,
+                                    "activation": "relu", "init": "uniform"}})
+    path = tmp_path / "sparse_coding_sweep.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
 
@@ -406,35 +422,38 @@ def _read(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def test_tiny_sweeps_write_the_issue_columns_and_eval_draws_sigma(tmp_path, shared_data,
-                                                                   capsys):
-    relu = _tiny("sparse_coding_sweep.yaml", tmp_path, shared_data,
-                 grid={"task.noise_std": [0, 0.8]})
-    topk = _tiny("sparse_topk_sweep.yaml", tmp_path, shared_data,
-                 layer={"type": "topk_linear", "size": 16, "k": 4, "mode": "mask"})
-    for path in (relu, topk):
-        sweep.run_sweep(sweep.load_sweep(path), output=tmp_path / path.stem, use_ray=False,
-                        progress=False)
-    rows = _read(tmp_path / "sparse_coding_sweep" / "summary.csv")
-    assert list(rows[0])[2:8] == [
-        "sigma", "layer", "width", "active_fraction", "dead_neurons", "dead_fraction"]
+def test_tiny_sweep_writes_the_issue_columns_with_k_and_eval_draws_sigma(tmp_path, shared_data,
+                                                                         capsys):
+    out = tmp_path / "sweep"
+    sweep.run_sweep(sweep.load_sweep(_tiny(tmp_path, shared_data, [0, 0.8])), output=out,
+                    use_ray=False, progress=False)
+    rows = _read(out / "summary.csv")
+    assert list(rows[0])[:7] == ["point", "status", *ISSUE_COLUMNS]
     for row in rows:
+        assert row["status"] == "ok"
         assert row["active_fraction"] == row["final_active_fraction"] != ""
         assert row["dead_neurons"] == row["final_dead_neurons"] != ""
         assert row["loss"] == row["final_val_loss"] != ""
-    assert [r["sigma"] for r in rows] == ["0", "0.8"]
-    rows = _read(tmp_path / "sparse_topk_sweep" / "summary.csv")
-    assert [(r["sigma"], r["mode"], r["k"]) for r in rows] == [("0.8", "mask", "4"),
-                                                              ("0.8", "subtract", "4")]
+    # the dense layer has no k (empty), the Top-K points' last k is 4
+    assert [(r["sigma"], r["layer"], r["mode"], r["k"]) for r in rows] == [
+        ("0", "tracked_linear", "", ""), ("0.8", "tracked_linear", "", ""),
+        ("0.8", "topk_linear", "mask", "4"), ("0.8", "topk_linear", "subtract", "4")]
     # mask keeps at most k = 4 of the 16 units, subtract at most k - 1
-    assert float(rows[0]["active_fraction"]) <= 4 / 16
-    assert float(rows[1]["active_fraction"]) <= 3 / 16
-    for name, expected in (("sparse_coding_sweep", {"active_fraction_vs_sigma.png",
-                                                    "sweep_loss_vs_noise_std.png"}),
-                           ("sparse_topk_sweep", {"active_fraction_vs_sigma.png"})):
-        assert cli.main(["eval", str(tmp_path / name)]) == 0
-        assert {p.name for p in (tmp_path / name / "plots").iterdir()} == expected
-    assert "plots: 1 files" in capsys.readouterr().out
+    assert 0 < float(rows[2]["active_fraction"]) <= 4 / 16
+    assert 0 < float(rows[3]["active_fraction"]) <= 3 / 16
+    assert cli.main(["eval", str(out)]) == 0
+    assert {p.name for p in (out / "plots").iterdir()} == {"active_fraction_vs_sigma.png",
+                                                          "sweep_loss_vs_noise_std.png"}
+    assert "plots: 2 files" in capsys.readouterr().out
+    figure = plots.plot_active_vs_sigma(sweep.read_sweep_table(out))["active_fraction_vs_sigma"]
+    lines = {line.get_label(): list(zip(*line.get_data())) for line in figure.axes[0].lines}
+    assert lines["tracked_linear, 16 units"] == [
+        (0.0, float(rows[0]["active_fraction"])), (0.8, float(rows[1]["active_fraction"]))]
+    assert lines["topk_linear (mask), 16 units, k = 4"] == [
+        (0.8, float(rows[2]["active_fraction"]))]
+    assert lines["topk_linear (subtract), 16 units, k = 4"] == [
+        (0.8, float(rows[3]["active_fraction"]))]
+    assert [t.get_text() for t in figure.axes[0].texts] == ["k=4", "k=4"]
 
 
 def _table(rows: list[dict], tmp_path: Path) -> sweep.SweepTable:

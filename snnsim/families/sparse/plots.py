@@ -9,7 +9,7 @@
 
 And the sweep figure `eval <sweep folder>` draws for a sweep whose summary.csv has a
 sigma and an active fraction: the named columns `sigma` and `active_fraction` (as
-sparse_coding_sweep.yaml and sparse_topk_sweep.yaml name them), else the raw columns
+sparse_coding_sweep.yaml names them), else the raw columns
 `task.noise_std` (a grid key) and `final_active_fraction`:
 
 * ``active_fraction_vs_sigma.png``: active fraction against sigma (log x), one line per
