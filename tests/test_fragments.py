@@ -17,6 +17,7 @@ from snnsim.config import resolve_config
 from snnsim.errors import ConfigError
 from snnsim.families.fragments.commands import import_netfragments, read_published
 from snnsim.families.fragments.data import draw_line, evaluation_lines, interrupt, random_lines
+from snnsim.families.fragments.evaluation import PUBLISHED as PUBLISHED_TABLE
 from snnsim.families.fragments.evaluation import (
     evaluation_grid,
     flip_features,
@@ -384,6 +385,23 @@ def test_import_published_network(tmp_path: Path):
     # the published network completes lines: its cells cover the intact lines' S1 bits
     result = run_lines(s1, s2, torch.from_numpy(draw_line(((2, 16), (30, 16))))[None])
     assert result["merged"][0, 2, 16, 4:28].all()
+
+
+def test_imported_network_reproduces_the_published_table(tmp_path: Path):
+    # with the published evaluation's own flips (seed 1, one randperm per line) every figure
+    # of FAMILIES.md section 2 comes out (published to 3 digits; recall 0.3525 at 0.2)
+    from snnsim.runs import load_trainer
+
+    trainer = load_trainer(import_netfragments(PUBLISHED, tmp_path / "nf"))
+    assert trainer.network.layers[1].weight.dtype == torch.float32
+    rows = evaluation_grid(trainer, noises=(0.01, 0.05, 0.1, 0.2), gaps=(0,))
+    for row, (noise_reduction, recall, precision) in zip(rows, PUBLISHED_TABLE["noise"].values()):
+        assert row["noise_reduction"] == pytest.approx(noise_reduction, abs=6e-4)
+        assert row["recall"] == pytest.approx(recall, abs=6e-4)
+        assert row["precision"] == pytest.approx(precision, abs=6e-4)
+    rows = evaluation_grid(trainer, noises=(0.0,), gaps=range(1, 8))
+    reconstruction = [row["reconstruction"] for row in rows]
+    assert reconstruction == pytest.approx(PUBLISHED_TABLE["reconstruction"], abs=6e-4)
 
 
 def test_import_rejects_truncated_and_malicious_files(tmp_path: Path):

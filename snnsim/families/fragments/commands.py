@@ -83,8 +83,9 @@ def config_from_published(published: dict) -> dict:
                "network_layout": {"n_inputs": size * conf["dataset"]["img_width"],
                                   "layers": layers},
                "training_params": {"epoch_number": int(conf["run"]["n_epochs"]),
-                                   "optimizer": "none", "batch_size": 1,
-                                   "batch_size_eval": 60, "torch_seed": 0}}
+                                   "optimizer": "none", "batch_size": 300,
+                                   "batch_size_eval": 60, "torch_seed": 0,
+                                   "dtype": "float32"}}   # as the published code
     except (KeyError, TypeError) as error:
         raise ConfigError(f"the published config lacks or mistypes {error}") from None
     return resolve_config(raw, source="published net-fragments config")
@@ -129,6 +130,8 @@ def _eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gamma", type=float, nargs="+", help="gamma per time step")
     parser.add_argument("--lines", type=int, help="number of evaluation lines")
     parser.add_argument("--epoch", type=int, help="checkpoint epoch (default: the latest)")
+    parser.add_argument("--noise-seed", type=int, default=1,
+                        help="seed of the flipped S1 bits (default 1: the published draws)")
 
 
 def _run_eval(args: argparse.Namespace) -> None:
@@ -138,7 +141,10 @@ def _run_eval(args: argparse.Namespace) -> None:
     trainer = load_trainer(args.results, args.epoch)
     name = CSV_NAME if args.threshold is None and args.gamma is None else \
         f"net_fragments_eval_th{args.threshold}_g{'-'.join(map(str, args.gamma or []))}.csv"
-    write_grid(trainer, Path(args.results) / name, args.threshold, args.gamma, args.lines)
+    if args.noise_seed != 1:
+        name = name.replace(".csv", f"_noise{args.noise_seed}.csv")
+    write_grid(trainer, Path(args.results) / name, args.threshold, args.gamma, args.lines,
+               args.noise_seed)
 
 
 COMMANDS.register(Command("import-netfragments", "import the published Net Fragments network "
