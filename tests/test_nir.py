@@ -77,7 +77,7 @@ def test_round_trip_gives_identical_spike_times(config_path, tmp_path):
     config = load_config(config_path)
     network = Network(config, torch.Generator().manual_seed(7))
     generator = torch.Generator().manual_seed(1)
-    t_in = 0.15 + 1.85 * torch.rand(8, network.n_inputs, generator=generator,
+    t_in = 0.15 + 1.85 * torch.rand(4, network.n_inputs, generator=generator,
                                     dtype=torch.float64)
     t_in[torch.rand(t_in.shape, generator=generator) < 0.2] = torch.inf
     # Initial weights made for a chip's gain (yin_yang_bss2) hardly spike in the model:
