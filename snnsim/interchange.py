@@ -525,29 +525,29 @@ def graph_to_network(graph, config: dict | None = None, time_scale: float | None
 
     n_inputs, neuron, layers = nir_to_layers(graph, time_scale)
     raw = _base_config(graph, config, n_inputs)
-    old_neuron = dict(raw.get("neuron_params") or {})
-    tau_mem_given = old_neuron.get("tau_mem") is not None
-    old_neuron.setdefault("tau_mem", None)
-    old_neuron["tau_mem"] = old_neuron["tau_mem"] or old_neuron.get("tau_syn")
-    raw["neuron_params"] = {key: _same(value, old_neuron.get(key))
-                            for key, value in neuron.items()}
-    if not tau_mem_given and raw["neuron_params"]["tau_mem"] == raw["neuron_params"]["tau_syn"]:
-        raw["neuron_params"]["tau_mem"] = None  # as the config had it: tau_mem = tau_syn
+    old = dict(raw.get("neuron_params") or {})
+    reference = {**old, "tau_mem": old.get("tau_mem") or old.get("tau_syn")}
+    params = {key: _same(value, reference.get(key)) for key, value in neuron.items()}
+    if old.get("tau_mem") is None and params["tau_mem"] == params["tau_syn"]:
+        params["tau_mem"] = None  # as the config had it: tau_mem = tau_syn
+    raw["neuron_params"] = params
+    training = dict(raw.get("training_params") or {"epoch_number": 1})
+    missing = training.pop("max_num_missing_spikes", None)  # the published per-layer list
     old_layers = (raw.get("network_layout") or {}).get("layers")
     if not isinstance(old_layers, list) or len(old_layers) != len(layers):
         old_layers = [{} for _ in layers]
     entries = []
-    for layer, old in zip(layers, old_layers):
-        old = old if isinstance(old, dict) else {}
-        old_times = old.get("bias_times") or []
+    for i, (layer, old_entry) in enumerate(zip(layers, old_layers)):
+        old_entry = old_entry if isinstance(old_entry, dict) else {}
+        old_times = old_entry.get("bias_times") or []
         times = [_same(t, o) for t, o in zip(layer.bias_times, old_times)] \
             + layer.bias_times[len(old_times):]
-        entry = {key: old[key] for key in ("weight_mean", "weight_stdev",
-                                           "max_num_missing_spikes") if key in old}
+        entry = {key: old_entry[key] for key in ("weight_mean", "weight_stdev",
+                                                 "max_num_missing_spikes") if key in old_entry}
+        if isinstance(missing, list) and len(missing) == len(layers):
+            entry.setdefault("max_num_missing_spikes", missing[i])
         entries.append({"type": "lif_ttfs", "size": layer.weight.shape[1],
                         "n_biases": len(times), "bias_times": times, **entry})
-    training = dict(raw.get("training_params") or {"epoch_number": 1})
-    training.pop("max_num_missing_spikes", None)
     raw["training_params"] = training
     raw["network_layout"] = {"n_inputs": n_inputs, "layers": entries}
     resolved = resolve_config(raw, source="NIR graph config")

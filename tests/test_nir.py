@@ -261,6 +261,19 @@ def test_foreign_graph_gets_defaults_and_warnings(tmp_path, caplog):
     assert runs.inference(results, backend="torch").outputs.shape == (1000, 3)
 
 
+def test_foreign_graph_with_a_config_file(tmp_path, caplog):
+    path = tmp_path / "foreign.nir"
+    nir.write(path, _foreign_graph())
+    with caplog.at_level(logging.WARNING, logger="snnsim.interchange"):
+        assert main(["import-nir", str(path), "--output", str(tmp_path / "run"), "--config",
+                     str(REPO / "experiment_configs" / "yin_yang.yaml")]) == 0
+    assert "carries no snnsim config" not in caplog.text
+    config, _, epoch = interchange.load_network(tmp_path / "run")
+    assert epoch == 300 and config["training_params"]["loss"]["type"] == "MSE"
+    assert [e["size"] for e in config["network_layout"]["layers"]] == [5, 3]
+    assert [e["max_num_missing_spikes"] for e in config["network_layout"]["layers"]] == [0.3, 0]
+
+
 def _write_and_edit(tmp_path: Path, edit) -> Path:
     """Our yin_yang_small graph written to a file, then changed by edit(h5py node group)."""
     import h5py
