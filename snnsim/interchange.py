@@ -74,7 +74,6 @@ FIRE_ONCE_DEPTH = 1e9
 """v_reset = E_L - FIRE_ONCE_DEPTH (θ - E_L): the exported neurons cannot fire again for
 about τ_m ln(FIRE_ONCE_DEPTH) ≈ 20.7 τ_m after their first spike."""
 SUPPORTED_NODES = ("Input", "Output", "Linear", "Affine", "CubaLIF")
-NEURON_FIELDS = ("tau_syn", "tau_mem", "r", "v_leak", "v_threshold", "w_in")
 # The data set of a foreign graph that brings no config and gets none.
 DEFAULT_DATASET = "yin_yang"
 
