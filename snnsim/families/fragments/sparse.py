@@ -205,6 +205,11 @@ def run_steps(ff, weight, index, length, nonzero, cells, gamma, threshold, limit
             accumulate(support_rec, off_d[:n_off], off_y[:n_off], off_x[:n_off], -1.0, index,
                        length, choice, flat_weight, height, width)
         exponent = typed(gamma[t], weight)
+        # s^gamma >= theta is decided without the power where s is clearly on one side of
+        # theta^(1 / gamma) (margin 1e-4 relative, far above the power's rounding error)
+        cut = threshold ** (1.0 / gamma[t])
+        clear = not bernoulli and gamma[t] >= 0.1
+        below, above = cut * (1.0 - 1e-4), cut * (1.0 + 1e-4)
         for f in range(n_features):
             peak = zero
             for i in range(height):
@@ -224,10 +229,14 @@ def run_steps(ff, weight, index, length, nonzero, cells, gamma, threshold, limit
                     fired[t, f, i, j] = 0
                     if s <= 0:   # p = 0: never fires (theta > 0, uniforms >= 0)
                         continue
+                    if clear and s < below:
+                        continue
+                    if clear and s > above:
+                        fired[t, f, i, j] = 1
+                        continue
                     p = s ** exponent
-                    c = f * cells + choice[f, i, j]
                     if bernoulli:
-                        fire = uniforms[t, c, i, j] < min(p, one)
+                        fire = uniforms[t, f * cells + choice[f, i, j], i, j] < min(p, one)
                     else:
                         fire = p >= theta
                     if fire:
