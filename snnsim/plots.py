@@ -461,7 +461,9 @@ def _yin_yang_figures(trainer, evaluations: dict, options: dict) -> dict:
 
 
 def _has_history(trainer) -> bool:
-    if trainer.history.get("train_loss"):
+    """Whether any epoch was trained here (an imported network's restored history holds
+    only NaN rows)."""
+    if np.isfinite(np.asarray(trainer.history.get("train_loss", []), dtype=float)).any():
         return True
     log.warning("no training history (e.g. an imported network): "
                 "training_curves.png is left out")

@@ -134,3 +134,14 @@ def test_rate_run_through_the_command_line(tmp_path, capsys):
     assert experiment.main(["train", str(config), "--output", str(tmp_path / "r2"), "--quiet",
                             "--download"]) == 1
     assert "reads no files" in capsys.readouterr().err
+
+
+def test_eval_of_an_imported_network(tmp_path: Path, shared_data: Path):
+    """An imported network has no training history: eval draws everything else."""
+    run = tmp_path / "imported"
+    published = shared_data / "fastanddeep" / "yinyang_et_300epochs"
+    assert experiment.main(["import-fastanddeep", str(published), "--output", str(run)]) == 0
+    assert experiment.main(["eval", str(run)]) == 0
+    written = {path.name for path in (run / "plots").glob("*.png")}
+    assert {"confusion_test.png", "yin_yang_classification.png"} <= written
+    assert "training_curves.png" not in written
