@@ -188,10 +188,10 @@ def split(args: argparse.Namespace) -> Path:
     (folder / ASSIGNMENT_FILE).unlink(missing_ok=True)
     for name in base.task.task_names:
         shutil.rmtree(folder / name, ignore_errors=True)
+    from snnsim.training import Trainer
+
     checkpoint = base.checkpoint()
     for t, name in enumerate(base.task.task_names):
-        from snnsim.training import Trainer
-
         trainer = Trainer(base.config, base.backend_name, datasets=_own_task_data(base, t))
         trainer.restore(checkpoint)
         sub = spatial_chain(trainer.network)
