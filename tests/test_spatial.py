@@ -219,6 +219,24 @@ def test_shorter_task_upsampled(shared_data: Path, tmp_path: Path):
     assert set(k) <= set(range(10)) and np.array_equal(k[:16], np.arange(16) % 10)
 
 
+def test_missing_or_malformed_external_source(tmp_path: Path):
+    """A task whose files are absent, or hold images that are not 28x28, gets an error
+    naming the file and what was expected."""
+    from snnsim.datasets import load_dataset
+
+    options = {"data_dir": str(tmp_path), "tasks": ["fashion_mnist", "digits"]}
+    with pytest.raises(FileNotFoundError, match=r"fashion_mnist.*t10k-images-idx3-ubyte"):
+        load_dataset("spatial_tasks", "train", options=options)
+    (tmp_path / "fashion_mnist").mkdir()
+    header = b"\x00\x00\x08\x03" + (2).to_bytes(4, "big") + (27).to_bytes(4, "big") * 2
+    (tmp_path / "fashion_mnist" / "t10k-images-idx3-ubyte").write_bytes(
+        header + bytes(2 * 27 * 27))
+    (tmp_path / "fashion_mnist" / "t10k-labels-idx1-ubyte").write_bytes(
+        b"\x00\x00\x08\x01" + (2).to_bytes(4, "big") + bytes(2))
+    with pytest.raises(ValueError, match=r"shape \[n, 28, 28\].*\(2, 27, 27\)"):
+        load_dataset("spatial_tasks", "train", options=options)
+
+
 def _evaluate_task(shared_data: Path, mode: str):
     n_inputs = 1568 if mode == "concatenate" else 784
     return Trainer(resolve_config(_config(shared_data, data={"input_mode": mode},
