@@ -58,6 +58,14 @@ class Task:
     def __init__(self, entry: dict, config: dict):
         self.entry = entry
 
+    def training_batches(self, targets: torch.Tensor | None, n_samples: int, batch_size: int,
+                         generator: torch.Generator) -> list[torch.Tensor]:
+        """Sample indices of one training epoch's batches, in training order: a random
+        permutation of all samples cut into batches of `batch_size` (the last may be
+        smaller). A task may order them otherwise (e.g. one task per batch, in turn);
+        every sample should appear once."""
+        return list(torch.randperm(n_samples, generator=generator).split(batch_size))
+
     def batch(self, x: torch.Tensor, target: torch.Tensor | None, generator: torch.Generator,
               training: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """The network input and the loss target of a batch."""

@@ -301,12 +301,12 @@ class Trainer:
         start = time.perf_counter()
         inputs, targets = self.network_inputs("train"), self.targets("train")
         n_samples = len(inputs)
-        order = torch.randperm(n_samples, generator=self.generator)
-        losses, sums, n_bumps = [], {}, 0
+        batches = self.task.training_batches(targets, n_samples, tp["batch_size"],
+                                             self.generator)
+        losses, sums, n_bumps, n_scored = [], {}, 0, 0
         layers = [layer for _, layer in self.network.named_layers()]
         self.network.train()
-        for first in range(0, n_samples, tp["batch_size"]):
-            idx = order[first:first + tp["batch_size"]]
+        for idx in batches:
             x = inputs[idx]
             if self.network.input_kind == "spiking":
                 x = self._spike_noise(x)
@@ -337,10 +337,11 @@ class Trainer:
             for name, value in self.task.scores(map_output(torch.Tensor.detach, output),
                                                 target).items():
                 sums[name] = sums.get(name, 0.0) + value
+            n_scored += len(target)
             if progress is not None:
                 progress.update(len(idx))
         metrics = {"train_loss": float(np.mean(losses)) if losses else float("nan")}
-        metrics.update({f"train_{name}": value / n_samples for name, value in sums.items()})
+        metrics.update({f"train_{name}": value / max(n_scored, 1) for name, value in sums.items()})
         if self.optimizer is not None:
             metrics["learning_rate"] = self.optimizer.param_groups[0]["lr"]
         if self.scheduler is not None:

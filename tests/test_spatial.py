@@ -288,15 +288,23 @@ def test_loss_adds_weighted_costs(shared_data: Path):
 
 def test_ordered_sampler_batches_hold_one_task(shared_data: Path):
     trainer = Trainer(resolve_config(_config(shared_data, data={"sampler": "ordered"})))
-    targets = trainer.targets("train")[:40]
-    x = torch.zeros(40, 784)
-    seen = []
-    for _ in range(4):
-        _, kept = trainer.task.batch(x, targets, None, training=True)
-        seen.append(set((kept // N_LABELS).tolist()))
-    assert seen == [{0}, {1}, {0}, {1}]
-    trainer.task.batch(x, targets, None, training=False)  # an evaluation restarts the turns
-    assert set((trainer.task.batch(x, targets, None, True)[1] // N_LABELS).tolist()) == {0}
+    targets = trainer.targets("train")
+    batches = trainer.task.training_batches(targets, len(targets), 4,
+                                            torch.Generator().manual_seed(0))
+    tasks = [set((targets[idx] // N_LABELS).tolist()) for idx in batches]
+    assert all(len(t) == 1 for t in tasks)  # one task per batch
+    assert [t.pop() for t in tasks[:4]] == [0, 1, 0, 1]  # in turn
+    used = torch.cat(batches)
+    assert torch.equal(used.sort().values, torch.arange(len(targets)))  # every sample, once
+    assert max(map(len, batches)) == 4
+
+
+def test_ordered_epoch_scores_every_sample(shared_data: Path):
+    """The loop divides the training scores by the samples scored: a score of 1 per
+    sample reads 1."""
+    trainer = Trainer(resolve_config(_config(shared_data, data={"sampler": "ordered"})))
+    trainer.task.scores = lambda output, target: {"accuracy": float(len(target))}
+    assert trainer.train_epoch()["train_accuracy"] == 1.0
 
 
 # -- split, score, separation ----------------------------------------------------------------

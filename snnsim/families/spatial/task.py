@@ -21,13 +21,10 @@ every split) and accuracy_<task>. In sequential mode the prediction of a sample 
 made among its own task's logits (argmax of o_t); `predict` without the task returns
 the argmax over all logits as a combined label l + t n_labels.
 
-With `sampler: ordered` each training batch keeps only the samples of one task, the
-tasks taking turns batch by batch from the start of each epoch (the loop draws batches
-from a random order of all samples; the turn restarts at each evaluation, which ends
-every epoch). Each epoch thus trains on about 1/T of the samples (the core loop draws
-batches from all of them), and the training accuracies, summed over the kept samples
-and divided by the epoch's sample count by the loop, read about 1/T of the accuracy;
-validation and test accuracies are exact.
+With `sampler: ordered` each training batch holds the samples of one task, the tasks
+taking turns batch by batch (`training_batches`: each task's samples in a random
+order, cut into batches; a task with more batches than the others ends the epoch
+alone). Every training sample is used once per epoch, as with `random`.
 """
 from __future__ import annotations
 
@@ -131,7 +128,6 @@ class SpatialMultitask(Task):
             raise ConfigError(f"task.proximity / task.transport: wiring costs need every layer "
                               f"to be spatial ({', '.join(sorted(spatial))}); layer {plain[0]} "
                               f"is {layers[plain[0]]['type']!r}")
-        self._turn = 0
 
     @property
     def costs_on(self) -> bool:
@@ -154,16 +150,16 @@ class SpatialMultitask(Task):
 
     # -- the Task contract -----------------------------------------------------------------
 
-    def batch(self, x, target, generator, training):
+    def training_batches(self, targets, n_samples, batch_size, generator):
+        """Random batches (the core's), or with the ordered sampler one task per batch,
+        the tasks in turn: [t0 b0, t1 b0, ..., t0 b1, t1 b1, ...]."""
         if not self.ordered:
-            return x, target
-        if not training:
-            self._turn = 0
-            return x, target
-        task, _ = self.split_target(target)
-        keep = task == self._turn % self.n_tasks
-        self._turn += 1
-        return x[keep], target[keep]
+            return super().training_batches(targets, n_samples, batch_size, generator)
+        order = torch.randperm(n_samples, generator=generator)
+        task, _ = self.split_target(targets[order])
+        per_task = [order[task == t].split(batch_size) for t in range(self.n_tasks)]
+        return [batches[i] for i in range(max(map(len, per_task)))
+                for batches in per_task if i < len(batches)]
 
     def per_sample_loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         target = target.to(output.device)
