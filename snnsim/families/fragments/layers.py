@@ -315,8 +315,13 @@ class LateralLayer(Layer):
         e = self.entry
         threshold = e["threshold"] if threshold is None else threshold
         gamma = np.asarray(e["gamma"] if gamma is None else gamma, dtype=np.float64)
-        batch, n_steps = ff.shape[0], len(gamma)
+        n_steps = len(gamma)
         bits = (ff.detach() > 0.5).to(torch.uint8).cpu().numpy()
+        inverse = None
+        if e["output"] == "threshold":   # deterministic: each distinct S1 map once
+            bits, inverse = np.unique(bits.reshape(len(bits), -1), axis=0, return_inverse=True)
+            bits = bits.reshape(-1, self.n_features, self.height, self.width)
+        batch = len(bits)
         weight = self.weight.detach().cpu().contiguous().numpy()
         shape = (batch, n_steps, self.n_features, self.height, self.width)
         fired = np.zeros(shape, np.uint8)
@@ -326,8 +331,10 @@ class LateralLayer(Layer):
                           e["support_factor"] * self.kernel, e["fold_back"],
                           self._uniforms(batch, n_steps, per_image=False),
                           e["output"] == "bernoulli", fired, choice, values, supports)
-        return (torch.from_numpy(fired), torch.from_numpy(choice),
-                torch.from_numpy(values) if supports else None)
+        result = (fired, choice, values if supports else None)
+        if inverse is not None:
+            result = tuple(None if a is None else a[inverse.reshape(-1)] for a in result)
+        return tuple(None if a is None else torch.from_numpy(a) for a in result)
 
     def expand_chosen(self, per_feature: torch.Tensor, choice: torch.Tensor) -> torch.Tensor:
         """[B, T, F, H, W] values of each feature's chosen cell -> [T, B, C, H, W] in the
