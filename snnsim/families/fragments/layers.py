@@ -319,8 +319,7 @@ class LateralLayer(Layer):
         bits = (ff.detach() > 0.5).to(torch.uint8).cpu().numpy()
         inverse = None
         if e["output"] == "threshold":   # deterministic: each distinct S1 map once
-            bits, inverse = np.unique(bits.reshape(len(bits), -1), axis=0, return_inverse=True)
-            bits = bits.reshape(-1, self.n_features, self.height, self.width)
+            bits, inverse = distinct_maps(bits)
         batch = len(bits)
         weight = self.weight.detach().cpu().contiguous().numpy()
         shape = (batch, n_steps, self.n_features, self.height, self.width)
@@ -477,6 +476,16 @@ class LateralLayer(Layer):
         """Max over the alternative cells: [..., C, H, W] -> [..., F, H, W]."""
         shape = z.shape[:-3] + (self.n_features, self.cells, self.height, self.width)
         return z.reshape(shape).amax(-3)
+
+
+def distinct_maps(bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the distinct maps of bits [B, ...] (uint8), index of each map among them [B])."""
+    first: dict[bytes, int] = {}
+    inverse = np.array([first.setdefault(row.tobytes(), len(first))
+                        for row in np.packbits(bits.reshape(len(bits), -1), axis=1)])
+    order = np.zeros(len(first), dtype=np.int64)
+    order[inverse] = np.arange(len(bits))
+    return bits[order], inverse
 
 
 def lower_median(steps: torch.Tensor) -> torch.Tensor:
