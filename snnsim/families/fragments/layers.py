@@ -2,8 +2,9 @@
 lateral layer of alternative cells trained by a Hebbian rule (S2).
 
 Images and feature maps travel flattened, channel-major: a layer's input [B, C*H*W] is the
-tensor [B, C, H, W]. Everything runs on whole batches; the only Python loop is over the T
-time steps of S2.
+tensor [B, C, H, W]. S2 runs on the active bits by the sparse kernels of `sparse` (CPU,
+numba); the dense path (`run_reference`: spectra or conv2d on whole batches) is their
+reference and the path gradients take.
 
 S1, `line_features` (four fixed 5x5 filters: vertical, "/", horizontal, "\\"):
 
@@ -24,21 +25,18 @@ S2, `lateral` (F features x K alternative cells = C channels; kernel k x k, r = 
     s_t <- mask * s_t / max over the feature's K cells x H x W
     z_t   = [s_t^gamma_t >= theta]   or   z_t ~ Bernoulli(clip(s_t, 0, 1)^gamma_t)
 
-Hebbian rule after the T steps, per sample (N = H W positions, x the unfolded
-[ff ; y] patches, y the lower median over time of z):
+Hebbian rule after the T steps of one image (N = H W positions, x the unfolded [ff ; y]
+patches, y the lower median over time of z), image after image as the published code:
 
     U[o, d] = 1/N sum_p (3 y_o(p) x_d(p) - y_o(p) - x_d(p))   (pos - neg; or y x without neg)
     U <- max(U, 0);  U <- (U - min U) / (max U - min U + 1e-10)
-    W <- clip(W + lr * sum over the batch of U, 0, 1)
-
-Because every U >= 0, the clipped sum equals applying the samples one after the other with
-the weights of the batch start (the published code uses batches of one).
+    W <- clip(W + lr U, 0, 1)       before the next image's steps
 
 The published code convolves as an unfold followed by a 1x1 convolution; W here is that
 weight [C, (F + C) k k, 1, 1] reshaped to [C, F + C, k, k] (unfold order channel, row,
-column). The supports are computed as products of spectra (FFT, float64) on every device; conv2d is the reference
-they are tested against. When the input requires a gradient (a trainable layer below), S2
-runs the dense path and the thresholds pass gradients straight through.
+column). The dense supports are products of spectra (FFT, float64; conv2d is their
+reference); when the input requires a gradient (a trainable layer below), S2 runs the dense
+path and the thresholds pass gradients straight through.
 """
 from __future__ import annotations
 
@@ -407,7 +405,8 @@ class LateralLayer(Layer):
 
     def hebbian_update(self, ff: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """The summed per-sample updates U [C, Cin, k, k] (module docstring) for binary S1
-        maps ff [B, F, H, W] and cell activity y [B, C, H, W].
+        maps ff [B, F, H, W] and cell activity y [B, C, H, W], densely: the reference of the
+        sparse `sparse.hebbian_step` (training applies it image by image, B = 1).
 
         sum_p y_o(p) x_d(p) adds, for every active cell, the k x k input patch around it;
         sum_p x_d(p) (patch entries inside the image) comes from an integral image.
