@@ -309,7 +309,8 @@ def _resolve_calibration(value, base_dir) -> Path:
         path = (Path(base_dir) if base_dir is not None else Path.cwd()) / path
     if not path.is_file():
         raise ValueError(f"hardware.calibration: file {path} does not exist (relative paths "
-                         f"are resolved against the config file's folder)")
+                         f"are resolved against the config file's folder; the shipped mock "
+                         f"chips lie in {default_calibration_path().parent})")
     return path.resolve()
 
 
