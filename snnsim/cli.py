@@ -150,13 +150,17 @@ def _write_plots(results_dir: Path, backend: str | None, epoch: int | None = Non
                  download: bool = False, tensorboard: Path | None = None) -> None:
     from snnsim import plots, runs
 
-    sink = None if tensorboard is None else runs.TensorBoardSink(tensorboard, results_dir)
+    if tensorboard is not None:
+        runs.tensorboard_writer_class()  # fail before plotting if the extra is missing
     trainer = runs.load_trainer(results_dir, epoch, backend, download=download)
     written = plots.write_all(trainer, results_dir / "plots")
     print(f"plots: {len(written)} files in {results_dir / 'plots'}")
-    if sink is not None:
-        sink.write_images(written, trainer.epoch)
-        sink.close()
+    if tensorboard is not None:
+        sink = runs.TensorBoardSink(tensorboard, results_dir)
+        try:
+            sink.write_images(written, trainer.epoch)
+        finally:
+            sink.close()
         print(f"tensorboard: {len(written)} images in {sink.writer.log_dir}")
 
 

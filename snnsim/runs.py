@@ -50,8 +50,8 @@ class TensorBoardSink:
         writer_class = tensorboard_writer_class()
         self.writer = writer_class(log_dir=str(Path(log_dir) / Path(results_dir).resolve().name),
                                    purge_step=None if history is None else 1)
-        for index in range(len(next(iter(history.values()), [])) if history else 0):
-            self.write_epoch(index + 1, {key: values[index] for key, values in history.items()})
+        for epoch, values in enumerate(zip(*(history or {}).values()), start=1):
+            self.write_epoch(epoch, dict(zip(history, values)))
 
     @staticmethod
     def tag(series: str) -> str:
