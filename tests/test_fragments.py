@@ -340,7 +340,7 @@ def _small_config(epochs: int = 2, **lateral) -> dict:
             {"type": "lateral", "height": 16, "width": 16, "alternative_cells": 3,
              "kernel_size": 7, "timesteps": 2, "gamma": [1.2, 2.2], **lateral}]},
         "training_params": {"epoch_number": epochs, "optimizer": "none", "batch_size": 4,
-                            "batch_size_eval": 12, "torch_seed": 3}})
+                            "batch_size_eval": 12, "torch_seed": 3, "dtype": "float32"}})
 
 
 def test_short_training_raises_noise_reduction():
