@@ -460,6 +460,18 @@ def _yin_yang_figures(trainer, evaluations: dict, options: dict) -> dict:
                                                        options["map_resolution"])}
 
 
+def _regression_figures(trainer, evaluations: dict, options: dict) -> dict:
+    """Outputs against targets, where every output value has a target value (not, e.g.,
+    line completion's cells x pixels against the line's pixels)."""
+    evaluation = evaluations["test"]
+    target = evaluation.targets if evaluation.targets is not None else evaluation.inputs
+    if np.size(target) != np.size(evaluation.outputs):
+        log.info("regression_test.png is left out: %d output values against %d target values",
+                 np.size(evaluation.outputs), np.size(target))
+        return {}
+    return {"regression_test": plot_regression(evaluation, "test")}
+
+
 def _has_history(trainer) -> bool:
     """Whether any epoch was trained here (an imported network's restored history holds
     only NaN rows)."""
@@ -478,9 +490,7 @@ for _plot in (
     Plot("weights", lambda trainer: bool(_layer_rows(trainer)),
          lambda trainer, *_: {"weight_histograms": plot_weight_histograms(trainer),
                              "weight_matrices": plot_weight_matrices(trainer)}),
-    Plot("regression", lambda trainer: not trainer.task.classifies,
-         lambda trainer, evaluations, _: {
-             "regression_test": plot_regression(evaluations["test"], "test")}),
+    Plot("regression", lambda trainer: not trainer.task.classifies, _regression_figures),
     Plot("yin_yang", lambda trainer: (trainer.config["dataset"] == "yin_yang"
                                       and _spike_classification(trainer)), _yin_yang_figures),
 ):

@@ -460,3 +460,15 @@ def test_csv_columns(tmp_path: Path):
     text = write_csv(rows, tmp_path / "grid.csv").read_text().splitlines()
     assert text[0] == "noise,line_interrupt,noise_reduction,reconstruction,accuracy,precision,recall"
     assert text[1].startswith("0.01,2,0.9")
+
+
+def test_eval_command_on_the_imported_network(tmp_path: Path):
+    """`eval` writes the grid's CSV and the family's plots; the core regression plot (one
+    target value per output value) is left out: S2's cells x pixels are no line's pixels."""
+    import experiment
+
+    results = import_netfragments(PUBLISHED, tmp_path / "nf")
+    assert experiment.main(["eval", str(results)]) == 0
+    assert (results / "net_fragments_eval.csv").is_file()
+    written = {path.name for path in (results / "plots").glob("*.png")}
+    assert written and "regression_test.png" not in written
