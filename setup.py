@@ -33,7 +33,7 @@ except ImportError:  # setuptools < 69
 # pins exactly these versions and the test suite passes with them (README, "Install");
 # CI installs the exact versions of `constraints.txt`.
 RUNTIME_REQUIREMENTS = [
-    "torch>=2.13",
+    "torch>=2.11",
     "numpy>=1.26.4",
     "scipy>=1.11.4",
     "numba>=0.59.1",
