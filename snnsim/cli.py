@@ -96,8 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epoch", type=int, help="checkpoint epoch (default: the latest)")
     _add_download(p)
 
-    p = sub.add_parser("eval", help="write the plots of a run into <results>/plots")
-    p.add_argument("results", type=Path, help="results folder of a run")
+    p = sub.add_parser("eval", help="write the plots of a run (or of a sweep) into "
+                                    "<results>/plots")
+    p.add_argument("results", type=Path, help="results folder of a run, or a sweep folder "
+                                              "(the sweep's figures from its summary.csv)")
     _add_backend(p, None)
     p.add_argument("--epoch", type=int, help="checkpoint epoch (default: the latest)")
     _add_tensorboard(p, "the plots as images")
