@@ -1011,7 +1011,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> SweepResult:
-    sweep = load_sweep(args.sweep)
+    from snnsim.resources import find_config
+
+    sweep = load_sweep(find_config(args.sweep))  # a path, or a shipped sweep by name
     try:
         result = run_sweep(sweep, output=args.output, backend=args.backend,
                            workers=args.workers, ray_address=args.ray_address,

@@ -854,3 +854,22 @@ def test_ray_sweep_interrupted_cancels_points_in_flight_and_keeps_finished(tmp_p
     # Resuming (here in-process) trains only the three unfinished points.
     result = sweep.run_sweep(sweep.load_sweep(path), output=out, use_ray=False, progress=False)
     assert [r["status"] for r in result.rows] == ["ok"] * 4
+
+
+def test_sweep_command_takes_a_shipped_sweep_by_name(monkeypatch, tmp_path: Path):
+    """From any folder, `sweep linear_sweep.yaml` names the shipped sweep file."""
+    import argparse
+
+    from snnsim import resources
+
+    monkeypatch.chdir(tmp_path)
+    loaded = []
+
+    def load_and_stop(path):
+        loaded.append(Path(path))
+        raise ConfigError("stop before running")
+
+    monkeypatch.setattr(sweep, "load_sweep", load_and_stop)
+    with pytest.raises(ConfigError, match="stop before running"):
+        sweep.run(argparse.Namespace(sweep=Path("linear_sweep.yaml")))
+    assert loaded == [resources.configs_dir() / "linear_sweep.yaml"]
