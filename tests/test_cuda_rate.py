@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from test_conformance import example_config
 
 from snnsim.config import resolve_config
 from snnsim.registry import TASKS, load_families
 from snnsim.training import Trainer
-from test_conformance import example_config
 
 load_families()
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(),

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from snnsim import datasets
 from snnsim.datasets import (
     DATASETS,
     Dataset,

@@ -10,7 +10,7 @@ TTFS = {"type": "TTFS", "xi": 0.2, "alpha": 0.005, "beta": 1.0, "t_correct": 1.7
 MSE = dict(TTFS, type="MSE")
 
 
-def SpikeTimeClassification(loss: dict, tau_syn: float, n_classes: int) -> _SpikeTask:  # noqa: N802
+def SpikeTimeClassification(loss: dict, tau_syn: float, n_classes: int) -> _SpikeTask:
     """The task as a config with this loss and tau_syn builds it."""
     config = {"training_params": {"loss": loss}, "neuron_params": {"tau_syn": tau_syn}}
     return _SpikeTask({"type": "spike_classification"}, config)
