@@ -340,22 +340,81 @@ def test_not_a_nir_file(tmp_path, capsys):
 
 # -- the peer simulator --------------------------------------------------------------------------
 
+def exact_step_graph(graph, dt: float):
+    """A copy of `graph` whose CubaLIF parameters make Norse's forward-Euler step at `dt`
+    the exact propagator of the original node (for v_leak = 0; the peer check's diagnostic,
+    not the exported network).
+
+    Norse's step (see `simulate_with_norse`) is the linear recursion
+
+        I_{k+1} = (1 - dt/tau_syn') I_k + (w_in'/tau_syn') W x_k,
+        V_{k+1} = (1 - dt/tau_mem') V_k + (dt/tau_mem') r' I_{k+1},
+
+    and the exact solution of the original node over one step, for input spikes at the
+    step's start (J_k = I(k dt+), the current just after them), is
+
+        J_{k+1} = e_s J_k + (w_in/tau_syn) W x_{k+1},   V_{k+1} = e_m V_k + P J_k,
+        e_s = exp(-dt/tau_syn),  e_m = exp(-dt/tau_mem),
+        P = r tau_syn (e_s - e_m) / (tau_syn - tau_mem)   (r (dt/tau) e^{-dt/tau} if equal).
+
+    Norse's I_{k+1} is J_k when tau_syn' = dt/(1 - e_s), w_in' = tau_syn' w_in/tau_syn, and
+    its V is exact when tau_mem' = dt/(1 - e_m), r' = P tau_mem'/dt. Threshold crossings
+    are still seen at the grid points only, and spikes still travel on the grid."""
+    import copy
+
+    graph = copy.deepcopy(graph)
+    for name, node in graph.nodes.items():
+        if not isinstance(node, nir.CubaLIF):
+            continue
+        tau_syn, tau_mem, r = (np.asarray(x, dtype=np.float64)
+                               for x in (node.tau_syn, node.tau_mem, node.r))
+        e_s, e_m = np.exp(-dt / tau_syn), np.exp(-dt / tau_mem)
+        equal = np.isclose(tau_syn, tau_mem, rtol=1e-12, atol=0)
+        spread = np.where(equal, 1.0, tau_syn - tau_mem)
+        p = np.where(equal, r * dt / tau_mem * e_m, r * tau_syn * (e_s - e_m) / spread)
+        tau_syn_step, tau_mem_step = dt / (1 - e_s), dt / (1 - e_m)
+        graph.nodes[name] = nir.CubaLIF(
+            tau_syn=tau_syn_step, tau_mem=tau_mem_step, r=p * tau_mem_step / dt,
+            v_leak=node.v_leak, v_threshold=node.v_threshold, v_reset=node.v_reset,
+            w_in=tau_syn_step * node.w_in / tau_syn, metadata=node.metadata)
+    return graph
+
+
 def simulate_with_norse(graph, t_in: np.ndarray, dt: float, t_end: float) -> list[np.ndarray]:
     """First-spike times of every CubaLIF layer of `graph` from Norse (its own NIR import,
-    `norse.torch.from_nir`), time-stepped at `dt` (forward Euler).
+    `norse.torch.from_nir`), time-stepped at `dt`.
 
-    Two adaptations, both conventions of Norse's import rather than of the network: Norse
-    takes a spike as a pulse of height 1 for one step (area dt), NIR as a Dirac impulse
-    (area 1), so every CubaLIF's w_in is divided by dt; and Norse's import ignores the node's
-    v_reset (it resets to 0), so the reset method it accepts sets the graph's v_reset.
-    A spike in step k (time [k dt, (k+1) dt)) is reported at (k+1) dt.
+    Norse's CubaLIF is a leaky integrator (the synapse) feeding a LIF "box" neuron, each a
+    forward-Euler step; with x_k the Linear node's output in step k:
+
+        I_{k+1} = I_k + dt/tau_syn (w_in x_k - I_k),
+        V_{k+1} = V_k + dt/tau_mem (v_leak - V_k + r I_{k+1}),   spike if V_{k+1} > v_threshold.
+
+    (Norse also uses v_leak as the synapse's rest value: the harness requires v_leak = 0.)
+    Adaptations, conventions of Norse's import rather than of the network: Norse takes a
+    spike as a pulse of height 1 for one step (area dt), NIR as a Dirac impulse (area 1), so
+    every CubaLIF's w_in is divided by dt; Norse's import ignores v_reset (it resets to 0),
+    so the reset method it accepts sets the graph's v_reset.
+
+    Time conventions (measured in docs/design.md section 8): an input spike at t enters in
+    step k = floor(t/dt), and its jump drives V from k dt, the step's start (on average half
+    a step early); a spike in step k, whose crossing lies in (k dt, (k+1) dt], is reported
+    at (k+1) dt, the step's end (on average half a step late): the two cancel for the first
+    layer. Norse's graph runs every node in each step, so a spike of one CubaLIF drives the
+    next in the step it occurred, from that step's start (on average half a step early per
+    layer boundary); that is the peer's discretisation, left as it is.
     """
     import norse.torch
     from norse.torch.utils.import_nir import CubaLIF
 
     lifs = [name for name, node in graph.nodes.items() if isinstance(node, nir.CubaLIF)]
     v_reset = np.unique(np.concatenate([graph.nodes[n].v_reset for n in lifs]))
-    assert v_reset.size == 1
+    assert v_reset.size == 1, f"the harness takes one v_reset, got {v_reset}"
+    for name in lifs:
+        leak = np.asarray(graph.nodes[name].v_leak)
+        if np.any(leak != 0):
+            raise ValueError(f"node {name!r}: v_leak = {leak.flat[0]!r}; the Norse harness "
+                             "expects 0 (Norse's import gives the synapse the same v_leak)")
 
     def reset(z, v, _reset, _threshold):
         return torch.where(z > 0, torch.full_like(v, float(v_reset[0])), v)
@@ -368,7 +427,9 @@ def simulate_with_norse(graph, t_in: np.ndarray, dt: float, t_end: float) -> lis
             module.w_in = module.w_in / dt
     bias = np.atleast_1d(graph.nodes["input"].metadata["bias_channel_times"])
     times = np.concatenate([t_in, np.broadcast_to(bias, (len(t_in), bias.size))], axis=1)
-    step_of = torch.from_numpy(np.where(np.isfinite(times), np.floor(times / dt), -1)
+    # floor(t/dt), where a time within 1e-9 steps below a grid point counts as on it (a
+    # time put on the grid as k * dt may come back from / dt as k - 1e-13).
+    step_of = torch.from_numpy(np.where(np.isfinite(times), np.floor(times / dt + 1e-9), -1)
                                .astype(np.int64))
     keys = [name.replace(".", "_") for name in lifs]  # Norse's names of the modules
     first = {key: None for key in keys}
@@ -379,9 +440,62 @@ def simulate_with_norse(graph, t_in: np.ndarray, dt: float, t_end: float) -> lis
             for key in keys:
                 z = state.cache[key] > 0
                 if first[key] is None:
-                    first[key] = torch.full(z.shape, torch.inf)
+                    first[key] = torch.full(z.shape, torch.inf, dtype=torch.float64)
                 first[key] = torch.where(z & torch.isinf(first[key]), (k + 1) * dt, first[key])
-    return [first[key].numpy().astype(np.float64) for key in keys]
+    return [first[key].numpy() for key in keys]
+
+
+def _chain(tau_syn: float, tau_mem: float, dt: float, n: int = 200):
+    """A two-layer chain (3 inputs -> 1 neuron -> 1 neuron, yin_yang's threshold, leak and
+    g_L), n input patterns on the grid of dt, and our analytic spike times per layer."""
+    config = resolve_config({
+        "dataset": "xor",
+        "neuron_params": {"tau_syn": tau_syn, "tau_mem": tau_mem, "threshold": 1.0,
+                          "leak": 0.0, "g_leak": 1.0},
+        "network_layout": {"n_inputs": 3, "layers": [
+            {"type": "lif_ttfs", "size": 1, "n_biases": 0, "bias_times": []},
+            {"type": "lif_ttfs", "size": 1, "n_biases": 0, "bias_times": []}]},
+        "training_params": {"epoch_number": 1},
+    })
+    network = Network(config, torch.Generator().manual_seed(0))
+    drive = 1.0 if tau_mem == tau_syn else 1.5  # the slower membrane needs more
+    with torch.no_grad():
+        network.layers[0].weight.copy_(drive * torch.tensor([[1.5], [1.2], [0.9]],
+                                                            dtype=torch.float64))
+        network.layers[1].weight.fill_(3.0 * (1.0 if tau_mem == tau_syn else 2.0))
+    generator = torch.Generator().manual_seed(5)
+    t_in = 0.2 + 1.5 * torch.rand(n, 3, generator=generator, dtype=torch.float64)
+    t_in = torch.round(t_in / dt) * dt
+    ours = [t.detach().numpy().ravel() for t in _forward(network, t_in)]
+    assert all(np.isfinite(t).all() for t in ours), "every neuron of the chain must spike"
+    return interchange.network_to_nir(network, config), t_in.numpy(), ours
+
+
+@pytest.mark.parametrize("regime", ["equal", "general"])
+def test_peer_conventions_on_a_two_layer_chain(regime):
+    """Where the peer's error comes from, layer by layer, with inputs on the grid (so the
+    injection step is exact): with the exact-step parameters, Norse's V is exact at the
+    grid points, so a first-layer spike is reported at the end of the step holding our
+    analytic time (error in [0, dt]), and the second layer, whose input arrives at the
+    start of that step (same-step propagation), stays within one step. Norse's own forward
+    Euler moves the second layer's spikes further: the measured error is the peer's."""
+    pytest.importorskip("norse", reason="the peer check needs Norse (pip install '.[interop]')")
+    dt = PEER_DT
+    graph, t_in, ours = _chain(*NEURONS[regime], dt)
+    exact_first, exact_second = (peer.ravel() - t for peer, t in zip(
+        simulate_with_norse(exact_step_graph(graph, dt), t_in, dt, 6.0), ours))
+    assert np.all((exact_first >= -1e-6 * dt) & (exact_first <= dt * (1 + 1e-6))), \
+        exact_first / dt
+    assert np.all(np.abs(exact_second) <= dt), exact_second / dt
+    euler_first, euler_second = (peer.ravel() - t for peer, t in zip(
+        simulate_with_norse(graph, t_in, dt, 6.0), ours))
+    assert np.all(np.abs(euler_first) <= dt), euler_first / dt
+    # Measured at dt = 0.0025 (error / dt, mean [min, max]; docs/design.md section 8):
+    # exact-step first layer +0.49 [0, 0.99], second -0.13
+    # [-0.62, 0.37] (equal taus) and -0.08 [-0.57, 0.41] (tau_m = 1.7 tau_s); forward Euler
+    # second layer -1.75 [-2.28, -1.20] (none within one step) and -0.54 [-1.54, 0.00].
+    bias = np.mean(euler_second - exact_second) / dt
+    assert bias < (-1.0 if regime == "equal" else -0.3), bias
 
 
 def exact_and_graph(results_dir: Path):
@@ -395,15 +509,19 @@ def exact_and_graph(results_dir: Path):
     return ours, trainer.task, graph, config["training_params"]["sim_time"]
 
 
-def peer_agreement(exact, dt: float, n_samples: int | None = None) -> dict:
-    """Norse against our exact spike times on the Yin-Yang test set (figures as a dict)."""
+def peer_agreement(exact, dt: float, n_samples: int | None = None,
+                   exact_steps: bool = False) -> dict:
+    """Norse against our exact spike times on the Yin-Yang test set (figures as a dict):
+    the exported graph as it is, or with `exact_steps` the diagnostic `exact_step_graph`."""
     ours, task, graph, sim_time = exact
     n = n_samples or len(ours.inputs)
+    if exact_steps:
+        graph = exact_step_graph(graph, dt)
     start = time.perf_counter()
     hidden, output = simulate_with_norse(graph, ours.inputs[:n], dt, sim_time)
     seconds = time.perf_counter() - start
     predicted = task.predict(torch.from_numpy(output)).numpy()
-    figures = {"dt": dt, "samples": n, "seconds": seconds,
+    figures = {"dt": dt, "samples": n, "exact_steps": exact_steps, "seconds": seconds,
                "classes_agree": float(np.mean(predicted == ours.predictions[:n]))}
     for name, exact_times, peer in (("hidden", ours.hidden[0][:n], hidden),
                                     ("output", ours.outputs[:n], output)):
@@ -413,6 +531,7 @@ def peer_agreement(exact, dt: float, n_samples: int | None = None) -> dict:
             f"{name}_spiking_agree": float(np.mean(np.isfinite(exact_times)
                                                    == np.isfinite(peer))),
             f"{name}_within_dt": float(np.mean(error <= dt)),
+            f"{name}_median_bias_steps": float(np.median(peer[both] - exact_times[both]) / dt),
             f"{name}_median_error": float(np.median(error)),
             f"{name}_p99_error": float(np.quantile(error, 0.99)),
             f"{name}_max_error": float(error.max()),
@@ -428,17 +547,31 @@ def exact(tmp_path_factory):
 
 
 def test_peer_norse_agrees_with_the_exact_spike_times(exact):
+    """The issue's target: classes agree on >= 99 % (met) and first-spike times within
+    the time step (not met by Norse: the asserts below are the measured figures, at
+    dt = 0.0025, python tests/test_nir.py [--exact-steps])."""
     figures = peer_agreement(exact, PEER_DT)
     assert figures["classes_agree"] >= 0.99, figures
     for name in ("hidden", "output"):
         assert figures[f"{name}_spiking_agree"] >= 0.99, figures
-    # Norse integrates with forward Euler, a first-order scheme, and a spike found at the
-    # end of a step already drives the next layer during that step (about one step early
-    # per layer boundary): hidden spikes land within the step, output spikes typically
-    # within two.
+    # The exported graph in Norse's forward Euler: 94.4 % of hidden and 34.3 % of output
+    # spikes within dt, medians -0.18 and -1.30 steps early.
+    assert figures["hidden_within_dt"] >= 0.93, figures
     assert figures["hidden_median_error"] <= PEER_DT, figures
-    assert figures["hidden_within_dt"] >= 0.9, figures
+    assert figures["output_within_dt"] >= 0.33, figures
     assert figures["output_median_error"] <= 2 * PEER_DT, figures
+
+    # The same network with exact-step parameters (exact_step_graph): Norse's recursion is
+    # then the exact solution at the grid points, and what is left is the grid (spikes
+    # enter a layer at the start of a step) and same-step propagation: 98.9 % of hidden and
+    # 79.9 % of output spikes within dt, medians +0.14 and -0.37 steps. The gap to the
+    # figures above is Norse's own integration error.
+    exact_steps = peer_agreement(exact, PEER_DT, exact_steps=True)
+    assert exact_steps["classes_agree"] >= 0.99, exact_steps
+    assert exact_steps["hidden_within_dt"] >= 0.985, exact_steps
+    assert exact_steps["output_within_dt"] >= 0.78, exact_steps
+    assert abs(exact_steps["output_median_bias_steps"]) < 0.5, exact_steps
+    assert figures["output_median_bias_steps"] < -1.0, figures
 
 
 def test_peer_error_shrinks_with_the_time_step(exact):
@@ -452,11 +585,14 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dt", type=float, default=PEER_DT)
     parser.add_argument("--samples", type=int, help="default: the whole test set")
+    parser.add_argument("--exact-steps", action="store_true",
+                        help="give Norse exact_step_graph(graph, dt) (the diagnostic)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     import tempfile
 
     with tempfile.TemporaryDirectory() as folder:
         run = runs.import_fastanddeep(PUBLISHED, Path(folder) / "published")
-        for key, value in peer_agreement(exact_and_graph(run), args.dt, args.samples).items():
+        for key, value in peer_agreement(exact_and_graph(run), args.dt, args.samples,
+                                         args.exact_steps).items():
             print(f"{key}: {value:.6g}" if isinstance(value, float) else f"{key}: {value}")
