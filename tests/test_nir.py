@@ -3,9 +3,10 @@ on a hand-checked neuron against a fine-step integration of the NIR equations, b
 and the published Yin-Yang network simulated by a peer simulator (Norse) through its own
 NIR import.
 
-Run as a script to measure the peer agreement at another time step:
+Run as a script to measure the peer agreement at another time step, of the exported graph
+or (--exact-steps) of the diagnostic exact_step_graph:
 
-    python tests/test_nir.py --dt 0.001
+    python tests/test_nir.py --dt 0.001 [--exact-steps]
 """
 from __future__ import annotations
 
