@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import random
 import zipfile
 from pathlib import Path
 
@@ -16,7 +17,15 @@ import torch.nn.functional as F
 from snnsim.config import resolve_config
 from snnsim.errors import ConfigError
 from snnsim.families.fragments.commands import import_netfragments, read_published
-from snnsim.families.fragments.data import draw_line, evaluation_lines, interrupt, random_lines
+from snnsim.families.fragments.data import (
+    LineStream,
+    all_lines,
+    draw_line,
+    evaluation_lines,
+    interrupt,
+    line_indices,
+    random_lines,
+)
 from snnsim.families.fragments.evaluation import PUBLISHED as PUBLISHED_TABLE
 from snnsim.families.fragments.evaluation import (
     evaluation_grid,
@@ -293,6 +302,84 @@ def test_lines_repeat_from_seed_and_pass_through_the_centre():
     lines = evaluation_lines(60)
     assert lines[0] == ((2, 16), (30, 16)) and lines[1] == ((2, 17), (30, 15))
     assert len(set(lines)) == 60
+
+
+def _published_generator_lines(seed: int, n_epochs: int, n_train: int, n_valid: int,
+                               size: int) -> list[list[tuple]]:
+    """The published run's training lines, written as its code draws them: the global
+    `random` seeded by seed_everything, StraightLine._get_random_line_coords per access,
+    the validation set's n_valid accesses before the first epoch and after each."""
+    def coords():
+        if random.random() < 0.5:
+            x1, x2 = 2, size - 2
+            y1 = random.randint(2, size - 2)
+            y2 = size - y1
+        else:
+            y1, y2 = 2, size - 2
+            x1 = random.randint(2, size - 2)
+            x2 = size - x1
+        return (x1, y1), (x2, y2)
+
+    state = random.getstate()
+    try:
+        random.seed(seed)
+        [coords() for _ in range(n_valid)]
+        epochs = []
+        for _ in range(n_epochs):
+            epochs.append([coords() for _ in range(n_train)])
+            [coords() for _ in range(n_valid)]
+        return epochs
+    finally:
+        random.setstate(state)
+
+
+def test_fresh_line_stream_is_the_published_generator():
+    stream = LineStream(seed=1, n_train=300, validation_draws=4)
+    reference = _published_generator_lines(1, 3, 300, 4, 32)
+    assert [stream.next_epoch() for _ in range(3)] == reference
+    assert reference[0] != reference[1]
+    assert LineStream(2, 300, 4).next_epoch() != reference[0]
+    # every drawn line is in the table of all lines (58, the index maps back), through the centre
+    table = all_lines(32)
+    assert len(table) == 58 and len(set(table)) == 57   # (2, 2)-(30, 30) both ways
+    for epoch in reference:
+        for line, index in zip(epoch, line_indices(epoch)):
+            assert table[index] == line and draw_line(line)[16, 16] == 1
+
+
+def test_fresh_lines_train_on_the_published_stream():
+    config = _small_config(epochs=2)
+    config["data"].update(lines="fresh", seed=5, validation_draws=4)
+    trainer = Trainer(config, "cpu")
+    assert len(trainer.network_inputs("train")) == len(all_lines(16)) == 26
+    expected = _published_generator_lines(5, 2, 24, 4, 16)
+    for epoch in expected:
+        batches = trainer.task.training_batches(None, 26, 4, trainer.generator)
+        assert [len(b) for b in batches] == [4] * 6
+        images = trainer.network_inputs("train")[torch.cat(batches)]
+        drawn = np.stack([draw_line(line, 16) for line in epoch]).reshape(24, -1)
+        assert np.array_equal(images.numpy(), drawn)
+    with pytest.raises(ValueError, match="all 26 lines, got 24 samples"):
+        trainer.task.training_batches(None, 24, 4, trainer.generator)
+
+
+def test_training_the_final_config_gives_the_published_network():
+    # experiment_configs/net_fragments.yaml (published stream, seed 1, 100 epochs) trains the
+    # published network bit for bit: the checkpoint's weights are an independent reference of
+    # the whole training (data, cell choice, steps, median, update, float32). About 40 s.
+    from snnsim.config import load_config
+
+    config = load_config(Path(__file__).parents[1] / "experiment_configs" / "net_fragments.yaml")
+    config["task"]["monitor_every"] = 0
+    trainer = Trainer(config, "cpu")
+    for _ in range(config["training_params"]["epoch_number"]):
+        trainer.train_epoch()
+    published = torch.load(PUBLISHED, map_location="cpu", weights_only=True)[
+        "lateral_network"]["model.s2.W_lateral"].reshape(40, 44, 11, 11)
+    weight = trainer.network.layers[1].weight
+    assert weight.dtype == published.dtype == torch.float32
+    assert int((published > 0).sum()) == 2529
+    assert torch.equal(weight, published)
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 7])

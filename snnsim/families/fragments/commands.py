@@ -78,7 +78,9 @@ def config_from_published(published: dict) -> dict:
         raw = {"dataset": "straight_lines",
                "data": {"n_train": conf["dataset"]["train_dataset_params"]["num_images"],
                         "n_eval": conf["dataset"]["test_dataset_params"]["num_images"],
-                        "size": size},
+                        "size": size, "seed": 1, "lines": "fresh",   # the published
+                        "validation_draws": conf["dataset"]["valid_dataset_params"][
+                            "num_images"]},   # stream: seed_everything(1), fresh lines
                "task": {"type": "line_completion"},
                "network_layout": {"n_inputs": size * conf["dataset"]["img_width"],
                                   "layers": layers},

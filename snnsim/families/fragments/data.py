@@ -6,10 +6,22 @@ An image is `size` x `size` (32) with one white 1-pixel line drawn by PIL
     (2, y) and (size - 2, size - y),  y uniform in 2..size - 2    (probability 1/2)
     (x, 2) and (size - x, size - 2),  x uniform in 2..size - 2    (otherwise)
 
-so every line passes through (size / 2, size / 2). Split "train" holds `n_train` such
-lines drawn from `seed` (300: one published epoch); "val" and "test" hold the evaluation
+so every line passes through (size / 2, size / 2). "val" and "test" hold the evaluation
 lines: `n_eval` (60, as the published table) end points rotated counter-clockwise
 along the square, starting from (2, 16)-(30, 16). Pixel values are 0 and 1.
+
+Training lines, option `lines`:
+
+* `fixed`: split "train" holds `n_train` lines drawn once from `seed` (numpy); every epoch
+  trains on these same lines.
+* `fresh` (the published data set): a fresh random line at every access, drawn by
+  Python's `random.Random(seed)` exactly as the published generator (`random() < 0.5`, then
+  `randint(2, size - 2)`), `n_train` (300) per epoch. The published run shared that stream
+  with its validation set of `validation_draws` (4) lines, drawn before the first epoch and
+  after every epoch; the stream here skips as many. Split "train" then holds every line the
+  generator can draw (`all_lines`, 2 (size - 3)); the task `line_completion` picks each
+  epoch's lines from it (`LineStream`). With `seed` 1 (the published run's
+  `seed_everything(1)`) this is the published run's sequence of training lines.
 
 `interrupt(image, line, n)` removes n pixels at the line's centre as the published
 evaluation does (the n line pixels around the one nearest to the centre, in row-major
@@ -17,12 +29,14 @@ order of the drawn pixels).
 """
 from __future__ import annotations
 
+import random
+
 import numpy as np
 from PIL import Image, ImageDraw
 
 from snnsim.datasets import Dataset, DatasetSpec
 from snnsim.registry import DATASETS
-from snnsim.schema import Field, positive
+from snnsim.schema import Field, non_negative, one_of, positive
 
 Line = tuple[tuple[int, int], tuple[int, int]]
 
@@ -41,6 +55,56 @@ def random_lines(n: int, seed: int, size: int = 32) -> list[Line]:
     start = rng.integers(2, size - 1, n)          # 2..size - 2 inclusive
     return [((2, int(s)), (size - 2, size - int(s))) if h else
             ((int(s), 2), (size - int(s), size - 2)) for h, s in zip(horizontal, start)]
+
+
+def published_line(rng: random.Random, size: int = 32) -> Line:
+    """One line of the published generator (`StraightLine._get_random_line_coords`) from the
+    Python random stream `rng`: horizontal-ish with probability 1/2, start 2..size - 2."""
+    if rng.random() < 0.5:
+        start = rng.randint(2, size - 2)
+        return (2, start), (size - 2, size - start)
+    start = rng.randint(2, size - 2)
+    return (start, 2), (size - start, size - 2)
+
+
+def all_lines(size: int = 32) -> list[Line]:
+    """Every line `published_line` can draw, in the order of `line_indices`: the start
+    y = 2..size - 2 of (2, y)-(size - 2, size - y), then x = 2..size - 2 of
+    (x, 2)-(size - x, size - 2)."""
+    starts = range(2, size - 1)
+    return ([((2, y), (size - 2, size - y)) for y in starts]
+            + [((x, 2), (size - x, size - 2)) for x in starts])
+
+
+def line_indices(lines: list[Line], size: int = 32) -> list[int]:
+    """The positions of `published_line` lines in `all_lines(size)` (the first of equal
+    entries: (2, 2)-(size - 2, size - 2) is both a y and an x start)."""
+    table = {}
+    for index, line in enumerate(all_lines(size)):
+        table.setdefault(line, index)
+    return [table[line] for line in lines]
+
+
+class LineStream:
+    """The published stream of training lines (module docstring, `lines: fresh`): Python's
+    `random.Random(seed)`, `validation_draws` lines skipped first, then per epoch `n_train`
+    training lines followed by `validation_draws` skipped lines."""
+
+    def __init__(self, seed: int, n_train: int, validation_draws: int, size: int = 32):
+        self.rng = random.Random(seed)
+        self.n_train, self.skip, self.size = n_train, validation_draws, size
+        self.epoch = 0
+        self._draw(self.skip)
+
+    def _draw(self, n: int) -> list[Line]:
+        return [published_line(self.rng, self.size) for _ in range(n)]
+
+    def next_epoch(self) -> list[Line]:
+        """The next epoch's `n_train` training lines, in training order."""
+        lines = self._draw(self.n_train)
+        self._draw(self.skip)
+        self.epoch += 1
+        return lines
 
 
 def _rotate(point: tuple[int, int], size: int) -> tuple[int, int]:
@@ -84,7 +148,9 @@ def interrupt(image: np.ndarray, line: Line, n: int) -> np.ndarray:
 
 def _load(split: str, options: dict) -> Dataset:
     size = options["size"]
-    if split == "train":
+    if split == "train" and options["lines"] == "fresh":
+        lines = all_lines(size)
+    elif split == "train":
         lines = random_lines(options["n_train"], options["seed"], size)
     else:
         lines = evaluation_lines(options["n_eval"], size)
@@ -97,4 +163,9 @@ DATASETS.register(DatasetSpec("straight_lines", _load, {
     "n_train": Field((int,), 300, positive, "an integer > 0 (lines per training epoch)"),
     "n_eval": Field((int,), 60, positive, "an integer > 0 (rotated evaluation lines)"),
     "size": Field((int,), 32, lambda v: v >= 8, "an integer >= 8 (image side)"),
+    "lines": Field((str,), "fixed", one_of("fixed", "fresh"),
+                   "fixed (n_train lines reused every epoch) or fresh (the published stream)"),
+    "validation_draws": Field((int,), 4, non_negative,
+                              "an integer >= 0 (lines the published validation set drew "
+                              "from the stream before and after every epoch)"),
 }, task="line_completion", description="straight lines through the centre (Net Fragments)"))

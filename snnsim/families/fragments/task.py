@@ -8,11 +8,19 @@ Its loss is the line error of the last step's cells against the drawn line:
 (the input is its own target). Every `monitor_every` epochs (0: never) the metric
 callback runs the published protocol (see `evaluation`) at `monitor_noise` on the
 evaluation lines and records val_noise_reduction, val_recall and val_precision.
+
+With the data set `straight_lines` and `lines: fresh` (the published data: a fresh line at
+every access), the training split holds every possible line and `training_batches` gives
+each epoch's `n_train` lines of the published stream (`data.LineStream`), in drawn order,
+instead of a permutation of the split. The stream follows this task's epochs: a run
+continued from a checkpoint starts the stream again (the loop does not tell the task its
+epoch).
 """
 from __future__ import annotations
 
 import torch
 
+from snnsim.families.fragments.data import LineStream, all_lines, line_indices
 from snnsim.registry import METRICS, TASKS, MetricCallback
 from snnsim.schema import Field, non_negative
 from snnsim.tasks import TYPE_ONLY, Regression
@@ -38,6 +46,27 @@ class LineCompletion(Regression):
                "data": {"n_train": 12, "n_eval": 6, "size": 16},
                "task": {"type": "line_completion", "monitor_every": 1},
                "network_layout": {"n_inputs": 256, "layers": EXAMPLE_LAYERS}}
+
+    def __init__(self, entry: dict, config: dict):
+        super().__init__(entry, config)
+        data = config.get("data", {})
+        self.stream = None
+        if config.get("dataset") == "straight_lines" and data.get("lines") == "fresh":
+            self.stream = LineStream(data["seed"], data["n_train"], data["validation_draws"],
+                                     data["size"])
+            self.n_lines = len(all_lines(data["size"]))
+
+    def training_batches(self, targets, n_samples: int, batch_size: int,
+                         generator: torch.Generator) -> list[torch.Tensor]:
+        """A permutation of the split, or with `lines: fresh` the next epoch of the
+        published stream as indices into the split of all lines (module docstring)."""
+        if self.stream is None:
+            return super().training_batches(targets, n_samples, batch_size, generator)
+        if n_samples != self.n_lines:
+            raise ValueError(f"line_completion with lines: fresh expects the training split "
+                             f"of all {self.n_lines} lines, got {n_samples} samples")
+        indices = line_indices(self.stream.next_epoch(), self.stream.size)
+        return list(torch.tensor(indices, dtype=torch.int64).split(batch_size))
 
     def batch(self, x: torch.Tensor, target, generator: torch.Generator, training: bool):
         return x, x
