@@ -5,7 +5,8 @@
 * the S2 steps of 60 evaluation lines: sparse kernels against the dense reference;
 * the whole line-completion grid (56 points) of the published network;
 * training experiment_configs/net_fragments.yaml for --epochs epochs (Trainer.train_epoch:
-  forward pass for the loss, the sequential Hebbian training, the validation lines).
+  forward pass for the loss, the sequential Hebbian training, the validation lines), and
+  whether the trained weights equal the published network's (they do after 100 epochs).
 
 Medians of --repeats; wall and CPU seconds and the load average beside each figure.
 
@@ -123,6 +124,10 @@ def main() -> None:
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     print(f"training net_fragments.yaml: {args.epochs} epochs in {wall:.1f} s (CPU {cpu:.1f} s; "
           f"target: 100 epochs <= 60 s); {load()}")
+    published = torch.load(ROOT / "tests/data/netfragments/net-fragments.ckpt", map_location="cpu",
+                           weights_only=True)["lateral_network"]["model.s2.W_lateral"]
+    same = torch.equal(trainer.network.layers[1].weight, published.reshape(40, 44, 11, 11))
+    print(f"trained weights equal to the published network's: {same}")
     print(format_table(evaluation_grid(trainer)))
 
 
