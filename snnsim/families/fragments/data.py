@@ -12,8 +12,8 @@ along the square, starting from (2, 16)-(30, 16). Pixel values are 0 and 1.
 
 Training lines, option `lines`:
 
-* `fixed`: split "train" holds `n_train` lines drawn once from `seed` (numpy); every epoch
-  trains on these same lines.
+* `fixed` (default): split "train" holds `n_train` lines drawn once from `seed` (numpy); every
+  epoch trains on these same lines.
 * `fresh` (the published data set): a fresh random line at every access, drawn by
   Python's `random.Random(seed)` exactly as the published generator (`random() < 0.5`, then
   `randint(2, size - 2)`), `n_train` (300) per epoch. The published run shared that stream
