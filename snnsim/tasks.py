@@ -59,11 +59,14 @@ class Task:
         self.entry = entry
 
     def training_batches(self, targets: torch.Tensor | None, n_samples: int, batch_size: int,
-                         generator: torch.Generator) -> list[torch.Tensor]:
+                         generator: torch.Generator, epoch: int = 0) -> list[torch.Tensor]:
         """Sample indices of one training epoch's batches, in training order: a random
         permutation of all samples cut into batches of `batch_size` (the last may be
         smaller). A task may order them otherwise (e.g. one task per batch, in turn);
-        every sample should appear once."""
+        every sample should appear once. `epoch` is the 0-based index of the epoch (the
+        epochs trained before it, restored on `continue`): a task that draws its epochs
+        from a stream of its own derives them from it, so that a continued run trains on
+        what an uninterrupted one would."""
         return list(torch.randperm(n_samples, generator=generator).split(batch_size))
 
     def batch(self, x: torch.Tensor, target: torch.Tensor | None, generator: torch.Generator,

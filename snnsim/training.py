@@ -302,7 +302,7 @@ class Trainer:
         inputs, targets = self.network_inputs("train"), self.targets("train")
         n_samples = len(inputs)
         batches = self.task.training_batches(targets, n_samples, tp["batch_size"],
-                                             self.generator)
+                                             self.generator, self.epoch)
         losses, sums, n_bumps, n_scored = [], {}, 0, 0
         layers = [layer for _, layer in self.network.named_layers()]
         self.network.train()

@@ -336,9 +336,14 @@ def _published_generator_lines(seed: int, n_epochs: int, n_train: int, n_valid: 
 def test_fresh_line_stream_is_the_published_generator():
     stream = LineStream(seed=1, n_train=300, validation_draws=4)
     reference = _published_generator_lines(1, 3, 300, 4, 32)
-    assert [stream.next_epoch() for _ in range(3)] == reference
+    assert [stream.epoch_lines(e) for e in range(3)] == reference
+    # an epoch's lines depend on its index alone: asked out of order, or by a new stream
+    assert stream.epoch_lines(1) == reference[1]
+    assert LineStream(1, 300, 4).epoch_lines(2) == reference[2]
+    with pytest.raises(ValueError, match="epoch must be >= 0, got -1"):
+        stream.epoch_lines(-1)
     assert reference[0] != reference[1]
-    assert LineStream(2, 300, 4).next_epoch() != reference[0]
+    assert LineStream(2, 300, 4).epoch_lines(0) != reference[0]
     # every drawn line is in the table of all lines (58, the index maps back), through the centre
     table = all_lines(32)
     assert len(table) == 58 and len(set(table)) == 57   # (2, 2)-(30, 30) both ways
@@ -353,14 +358,32 @@ def test_fresh_lines_train_on_the_published_stream():
     trainer = Trainer(config, "cpu")
     assert len(trainer.network_inputs("train")) == len(all_lines(16)) == 26
     expected = _published_generator_lines(5, 2, 24, 4, 16)
-    for epoch in expected:
-        batches = trainer.task.training_batches(None, 26, 4, trainer.generator)
+    for index, epoch in enumerate(expected):
+        batches = trainer.task.training_batches(None, 26, 4, trainer.generator, index)
         assert [len(b) for b in batches] == [4] * 6
         images = trainer.network_inputs("train")[torch.cat(batches)]
         drawn = np.stack([draw_line(line, 16) for line in epoch]).reshape(24, -1)
         assert np.array_equal(images.numpy(), drawn)
     with pytest.raises(ValueError, match="all 26 lines, got 24 samples"):
         trainer.task.training_batches(None, 24, 4, trainer.generator)
+
+
+def test_a_continued_run_trains_on_the_lines_of_an_uninterrupted_one():
+    config = _small_config(epochs=3)
+    config["data"].update(lines="fresh", seed=5, validation_draws=4)
+    config["task"]["monitor_every"] = 0
+    straight = Trainer(config, "cpu")
+    for _ in range(3):
+        straight.train_epoch()
+    first = Trainer(config, "cpu")
+    first.train_epoch()
+    resumed = Trainer(config, "cpu")
+    resumed.restore(first.checkpoint())
+    resumed.train_epoch()
+    resumed.train_epoch()
+    weight = straight.network.layers[1].weight
+    assert not torch.equal(weight, first.network.layers[1].weight)   # the epochs matter
+    assert torch.equal(resumed.network.layers[1].weight, weight)
 
 
 def test_training_the_final_config_gives_the_published_network():

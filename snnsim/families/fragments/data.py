@@ -88,22 +88,33 @@ def line_indices(lines: list[Line], size: int = 32) -> list[int]:
 class LineStream:
     """The published stream of training lines (module docstring, `lines: fresh`): Python's
     `random.Random(seed)`, `validation_draws` lines skipped first, then per epoch `n_train`
-    training lines followed by `validation_draws` skipped lines."""
+    training lines followed by `validation_draws` skipped lines.
+
+    `epoch_lines(e)` is a function of (seed, e) alone: the stream is replayed from its seed
+    when an earlier epoch is asked for, and skipped forward to a later one."""
 
     def __init__(self, seed: int, n_train: int, validation_draws: int, size: int = 32):
-        self.rng = random.Random(seed)
-        self.n_train, self.skip, self.size = n_train, validation_draws, size
-        self.epoch = 0
+        self.seed, self.n_train, self.skip, self.size = seed, n_train, validation_draws, size
+        self._restart()
+
+    def _restart(self) -> None:
+        self.rng = random.Random(self.seed)
+        self.epoch = 0                   # the epoch whose lines the stream draws next
         self._draw(self.skip)
 
     def _draw(self, n: int) -> list[Line]:
         return [published_line(self.rng, self.size) for _ in range(n)]
 
-    def next_epoch(self) -> list[Line]:
-        """The next epoch's `n_train` training lines, in training order."""
-        lines = self._draw(self.n_train)
-        self._draw(self.skip)
-        self.epoch += 1
+    def epoch_lines(self, epoch: int) -> list[Line]:
+        """The `n_train` training lines of epoch `epoch` (0-based), in training order."""
+        if epoch < 0:
+            raise ValueError(f"LineStream: epoch must be >= 0, got {epoch}")
+        if epoch < self.epoch:
+            self._restart()
+        while self.epoch <= epoch:
+            lines = self._draw(self.n_train)
+            self._draw(self.skip)
+            self.epoch += 1
         return lines
 
 

@@ -12,9 +12,8 @@ evaluation lines and records val_noise_reduction, val_recall and val_precision.
 With the data set `straight_lines` and `lines: fresh` (the published data: a fresh line at
 every access), the training split holds every possible line and `training_batches` gives
 each epoch's `n_train` lines of the published stream (`data.LineStream`), in drawn order,
-instead of a permutation of the split. The stream follows this task's epochs: a run
-continued from a checkpoint starts the stream again (the loop does not tell the task its
-epoch).
+instead of a permutation of the split. The lines depend on the epoch's index alone, so a
+run continued from a checkpoint trains on the lines an uninterrupted run would.
 """
 from __future__ import annotations
 
@@ -57,15 +56,15 @@ class LineCompletion(Regression):
             self.n_lines = len(all_lines(data["size"]))
 
     def training_batches(self, targets, n_samples: int, batch_size: int,
-                         generator: torch.Generator) -> list[torch.Tensor]:
+                         generator: torch.Generator, epoch: int = 0) -> list[torch.Tensor]:
         """A permutation of the split, or with `lines: fresh` the next epoch of the
         published stream as indices into the split of all lines (module docstring)."""
         if self.stream is None:
-            return super().training_batches(targets, n_samples, batch_size, generator)
+            return super().training_batches(targets, n_samples, batch_size, generator, epoch)
         if n_samples != self.n_lines:
             raise ValueError(f"line_completion with lines: fresh expects the training split "
                              f"of all {self.n_lines} lines, got {n_samples} samples")
-        indices = line_indices(self.stream.next_epoch(), self.stream.size)
+        indices = line_indices(self.stream.epoch_lines(epoch), self.stream.size)
         return list(torch.tensor(indices, dtype=torch.int64).split(batch_size))
 
     def batch(self, x: torch.Tensor, target, generator: torch.Generator, training: bool):

@@ -150,11 +150,11 @@ class SpatialMultitask(Task):
 
     # -- the Task contract -----------------------------------------------------------------
 
-    def training_batches(self, targets, n_samples, batch_size, generator):
+    def training_batches(self, targets, n_samples, batch_size, generator, epoch=0):
         """Random batches (the core's), or with the ordered sampler one task per batch,
         the tasks in turn: [t0 b0, t1 b0, ..., t0 b1, t1 b1, ...]."""
         if not self.ordered:
-            return super().training_batches(targets, n_samples, batch_size, generator)
+            return super().training_batches(targets, n_samples, batch_size, generator, epoch)
         order = torch.randperm(n_samples, generator=generator)
         task, _ = self.split_target(targets[order])
         per_task = [order[task == t].split(batch_size) for t in range(self.n_tasks)]
