@@ -286,6 +286,21 @@ def test_loss_adds_weighted_costs(shared_data: Path):
     assert trainer.task.loss(output, target).item() == pytest.approx(expected.item())
 
 
+@pytest.mark.parametrize("norm", ["l1", "l2"])
+def test_regularization_sums_every_weight(shared_data: Path, norm: str):
+    """gamma R, R = sum over all layers' weights (not the biases) of |w| or w^2, as the
+    published `Regularization`; alone it turns the costs on without moving positions."""
+    raw = _config(shared_data, task={"regularization": 0.01, "norm": norm})
+    trainer = Trainer(resolve_config(raw))
+    x, target = trainer.network_inputs("train")[:5], trainer.targets("train")[:5]
+    output, _ = trainer.forward(x)
+    weights = [layer.weight.detach().numpy() for layer in trainer.network.layers]
+    penalty = sum((np.abs(w) if norm == "l1" else w * w).sum() for w in weights)
+    expected = trainer.task.per_sample_loss(output, target).mean().item() + 0.01 * penalty
+    assert trainer.task.costs_on
+    assert trainer.task.loss(output, target).item() == pytest.approx(expected, rel=1e-12)
+
+
 def test_ordered_sampler_batches_hold_one_task(shared_data: Path):
     trainer = Trainer(resolve_config(_config(shared_data, data={"sampler": "ordered"})))
     targets = trainer.targets("train")
@@ -483,6 +498,7 @@ def test_checkpoint_round_trip_keeps_positions(shared_data: Path, tmp_path: Path
     ({"data": {"tasks": ["digits", "letters"]}}, "tasks"),
     ({"task": {"proximity": -0.1}}, "task.proximity = -0.1"),
     ({"task": {"transport": -1}}, "task.transport = -1"),
+    ({"task": {"regularization": -1e-5}}, "task.regularization = -1e-05"),
     ({"task": {"norm": "l3"}}, "task.norm"),
     ({"task": {"transport": 1.0, "cost_layers": [0, 5]}}, "no layer 5"),
     ({"layers": [{"type": "linear", "size": 6},

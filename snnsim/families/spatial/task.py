@@ -6,13 +6,16 @@ task t; o_t = out.reshape(B, n_labels, T)[:, :, t] are task t's logits.
     sequential:           L_task = CE(o_t, l) for a sample of task t with label l (the
                           data set's label l + t n_labels);
     concatenate / mix:    L_task = 1/T sum_t CE(o_t, l_t);
-    loss = mean over the batch of L_task + alpha P + beta Tr,
+    loss = mean over the batch of L_task + alpha P + beta Tr + gamma R,
 
     P  = mean over the cost layers of proximity(positions)
     Tr = mean over the cost layers after the first layer of
          transport(positions, previous layer's positions, c(W))
+    R  = sum over all layers of sum_ij c(W_ij)   (the published `Regularization`: a
+         plain l1 / l2 penalty of every weight, no positions, summed, not averaged)
 
-(`costs.py`; alpha = `proximity`, beta = `transport`, c from `norm`). The costs need
+(`costs.py`; alpha = `proximity`, beta = `transport`, gamma = `regularization`, c from
+`norm`, the same for Tr and R as published). The costs need
 every layer to be spatial (every layer of the published model is); `cost_layers`
 names the layers by index (default: all). Validation losses are the task loss alone.
 
@@ -52,10 +55,16 @@ TASK_FIELDS = {
     **TYPE_ONLY,
     "proximity": Field(NUMBER, 0.0, non_negative, "a number >= 0 (alpha)"),
     "transport": Field(NUMBER, 0.0, non_negative, "a number >= 0 (beta)"),
+    "regularization": Field(NUMBER, 0.0, non_negative, "a number >= 0 (gamma)"),
     "norm": Field((str,), "l2", one_of(*NORMS), "l1 or l2 (the weight's cost)"),
     "cost_layers": Field((str, list), "all", _cost_layers,
                          "'all' or a list of layer indices into network_layout.layers"),
 }
+
+
+def weight_penalty(layers, norm: str) -> torch.Tensor:
+    """R = sum over `layers` of sum_ij c(W_ij) (module docstring)."""
+    return torch.stack([layer.unit_cost(norm, 1).sum() for layer in layers]).sum()
 
 
 def wiring_costs(layers, cost_layers, norm: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -115,6 +124,7 @@ class SpatialMultitask(Task):
                               f"{self.mode!r} with {self.n_tasks} tasks gives "
                               f"{n_inputs(data)} inputs")
         self.alpha, self.beta, self.norm = entry["proximity"], entry["transport"], entry["norm"]
+        self.gamma = entry["regularization"]
         chosen = entry["cost_layers"]
         self.cost_layers = list(range(len(layers))) if chosen == "all" else list(chosen)
         bad = [i for i in self.cost_layers if not 0 <= i < len(layers)]
@@ -125,13 +135,14 @@ class SpatialMultitask(Task):
         spatial = {cls.type_name for cls in SPATIAL_LAYERS}
         plain = [i for i, e in enumerate(layers) if e["type"] not in spatial]
         if self.costs_on and plain:
-            raise ConfigError(f"task.proximity / task.transport: wiring costs need every layer "
+            raise ConfigError(f"task.proximity / task.transport / task.regularization: the "
+                              f"costs need every layer "
                               f"to be spatial ({', '.join(sorted(spatial))}); layer {plain[0]} "
                               f"is {layers[plain[0]]['type']!r}")
 
     @property
     def costs_on(self) -> bool:
-        return self.alpha > 0 or self.beta > 0
+        return self.alpha > 0 or self.beta > 0 or self.gamma > 0
 
     # -- logits and labels ---------------------------------------------------------------
 
@@ -178,14 +189,18 @@ class SpatialMultitask(Task):
         return loss
 
     def cost(self, output: torch.Tensor) -> torch.Tensor:
-        """alpha P + beta Tr of the layers that produced `output` (module docstring)."""
+        """alpha P + beta Tr + gamma R of the layers that produced `output` (module
+        docstring)."""
         layers = getattr(output, TRACE, ())
         if len(layers) <= max(self.cost_layers):
             raise ValueError(f"spatial_multitask: the output was not made by a chain of "
                              f"{max(self.cost_layers) + 1} spatial layers (found "
                              f"{len(layers)}); cannot add the wiring costs")
         proximity, transport = wiring_costs(layers, self.cost_layers, self.norm)
-        return self.alpha * proximity + self.beta * transport
+        cost = self.alpha * proximity + self.beta * transport
+        if self.gamma:
+            cost = cost + self.gamma * weight_penalty(layers, self.norm)
+        return cost
 
     def correct(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """[B, T] correct predictions per sample and task (sequential: 0 for other tasks)."""
