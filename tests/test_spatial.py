@@ -16,7 +16,7 @@ import yaml
 from snnsim.config import resolve_config
 from snnsim.errors import ConfigError
 from snnsim.families.spatial import analysis, commands
-from snnsim.families.spatial.costs import proximity_cost, silhouette, transport_cost
+from snnsim.families.spatial.costs import proximity_cost, silhouette, spread, transport_cost
 from snnsim.families.spatial.data import N_LABELS
 from snnsim.families.spatial.task import wiring_costs
 from snnsim.layers import LayerContext, RunSettings, TorchRate, build_layer
@@ -419,6 +419,18 @@ def test_score_on_hand_built_network(shared_data: Path, tmp_path: Path):
     assert not by[("digits", "parity_permuted")]["own_task"]
 
 
+def test_spread_of_hand_placed_positions():
+    # distances to the median point (1, 0): 1, 0, 1, 3 -> median 1
+    assert spread(np.array([[0.0, 0.0], [1.0, 0.0], [2.0, 0.0], [1.0, 3.0]])) == 1.0
+    # a collapsed layout keeps its silhouette but not its spread
+    rng = np.random.default_rng(0)
+    points = rng.standard_normal((4000, 2))
+    assert spread(points) == pytest.approx(math.sqrt(2 * math.log(2)), rel=0.05)
+    assert spread(1e-3 * points) == pytest.approx(1e-3 * spread(points))
+    labels = (points[:, 0] > 0).astype(int)
+    assert silhouette(1e-3 * points, labels) == pytest.approx(silhouette(points, labels))
+
+
 def test_separation_of_hand_placed_clusters():
     generator = np.random.default_rng(0)
     labels = np.repeat([0, 1], 20)
@@ -458,6 +470,8 @@ def test_commands_on_a_run(shared_data: Path, tmp_path: Path):
     base = runs.load_trainer(results)
     greedy = analysis.assignment(base, "greedy")
     assert value == summary["separation"] == analysis.separation(base.network.layers, greedy)[0]
+    assert summary["spread_per_layer"] == pytest.approx(
+        [spread(layer.positions.detach().numpy()) for layer in base.network.layers])
     by_activity = [assignment[f"layer_{k}"] for k in range(2)]
     assert summary["separation_activity"] == pytest.approx(
         analysis.separation(base.network.layers, by_activity)[0], nan_ok=True)

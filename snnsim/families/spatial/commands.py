@@ -18,7 +18,9 @@
         --assign) and the full network on every task; writes <results>/split_scores.csv
         and split_summary.yaml and prints `separation: X.XXX` (mean silhouette of the
         positions by the task each unit serves under the published greedy assignment,
-        `costs.py`, as the per-epoch metric; with another assignment also its own)
+        `costs.py`, as the per-epoch metric; with another assignment also its own),
+        next to each layer's position spread (`costs.spread`: a silhouette measured
+        inside units collapsed to one spot is noted as such)
 """
 from __future__ import annotations
 
@@ -51,12 +53,15 @@ from .analysis import (
     subnetwork_masks,
     task_strength,
 )
+from .costs import spread
 from .data import N_LABELS
 from .plots import positions_figure, strength_figure
 
 SPLIT_FOLDER = "split"
 ASSIGNMENT_FILE = "assignment.npz"
 SCORES_CSV = "split_scores.csv"
+# Below this position spread (costs.spread) `score` notes that a layer's units collapsed.
+COLLAPSED_SPREAD = 0.05
 SCORE_COLUMNS = ("network", "task", "accuracy", "full_accuracy", "fraction_of_full",
                  "chance", "own_task")
 
@@ -310,7 +315,9 @@ def score(args: argparse.Namespace) -> float:
         "split": args.split, "assignment": method, "finetune_epochs": finetune,
         "units_per_task": {name: [int((a == t).sum()) for a in units_task]
                            for t, name in enumerate(base.task.task_names)},
-        "separation": mean, "separation_per_layer": [float(s) for s in per_layer]}
+        "separation": mean, "separation_per_layer": [float(s) for s in per_layer],
+        "spread_per_layer": [spread(layer.positions.detach().cpu().numpy())
+                             for layer in layers]}
     if method != "greedy":
         summary[f"separation_{method}"], other = separation(layers, units_task)
         summary[f"separation_{method}_per_layer"] = [float(s) for s in other]
@@ -325,6 +332,13 @@ def score(args: argparse.Namespace) -> float:
         print(f"separation by the {method} assignment: {summary[f'separation_{method}']:.3f} ("
               + ", ".join(f"{s:.3f}" for s in other) + ")")
     print("separation per layer: " + ", ".join(f"{s:.3f}" for s in per_layer))
+    spreads = summary["spread_per_layer"]
+    print("position spread per layer (median distance to the layer's median position; "
+          "N(0, 1) initial positions: 1.18): " + ", ".join(f"{s:.3g}" for s in spreads))
+    if min(spreads) < COLLAPSED_SPREAD:
+        print(f"note: positions of a layer lie within {min(spreads):.3g} of one spot: the "
+              f"silhouette is scale-free, so the separation describes the arrangement "
+              f"inside that spot, not clusters at the scale of the initial layout")
     print(f"separation: {mean:.3f}")
     return mean
 

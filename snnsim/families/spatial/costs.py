@@ -67,6 +67,18 @@ def transport_cost(positions: torch.Tensor, previous: torch.Tensor,
     return (distance * weight_cost_units).mean()
 
 
+def spread(points: np.ndarray) -> float:
+    """Median over the points [n, d] of their Euclidean distance to the coordinate-wise
+    median point: the scale of a layout (about 1.18 for N(0, 1) positions in the plane,
+    the median of a Rayleigh distribution, sqrt(2 ln 2)). The silhouette is scale-free;
+    next to it, this tells two clusters at the scale of the initial layout from units
+    collapsed into one spot."""
+    points = np.asarray(points, dtype=np.float64)
+    if len(points) == 0:
+        return float("nan")
+    return float(np.median(np.linalg.norm(points - np.median(points, 0), axis=1)))
+
+
 def silhouette(points: np.ndarray, labels: np.ndarray) -> float:
     """Mean silhouette of `points` [n, d] by integer `labels` [n] (module docstring).
 
