@@ -95,11 +95,9 @@ def _nir():
 
 def _effective_weight(layer, config: dict) -> np.ndarray:
     """The weights the layer's forward pass uses (rounded under rounding_precision)."""
-    w = layer.weight.detach().to(torch.float64).cpu()
     p = config["training_params"].get("rounding_precision")
-    if p:
-        w = torch.round(w / p) * p
-    return w.numpy().copy()
+    w = layer.rounded_weight(p) if p else layer.weight
+    return w.detach().to(torch.float64).cpu().numpy().copy()
 
 
 def _spiking_layers(network) -> list:
@@ -493,7 +491,7 @@ def nir_to_layers(graph, time_scale: float | None = None) -> tuple[int, dict, li
     return n_data, neuron, layers
 
 
-def _base_config(graph, config: dict | None, n_inputs: int) -> dict:
+def _base_config(graph, config: dict | None) -> dict:
     if config is not None:
         return copy.deepcopy(config)
     text = graph.metadata.get("snnsim_config")
@@ -523,7 +521,7 @@ def graph_to_network(graph, config: dict | None = None, time_scale: float | None
     from snnsim.network import Network
 
     n_inputs, neuron, layers = nir_to_layers(graph, time_scale)
-    raw = _base_config(graph, config, n_inputs)
+    raw = _base_config(graph, config)
     old = dict(raw.get("neuron_params") or {})
     reference = {**old, "tau_mem": old.get("tau_mem") or old.get("tau_syn")}
     params = {key: _same(value, reference.get(key)) for key, value in neuron.items()}

@@ -112,12 +112,16 @@ class LIFLayer(Layer):
             if isinstance(t, bool) or not isinstance(t, (int, float)) or not t >= 0:
                 raise ConfigError(f"{where}: bias time {t!r}: expected a time >= 0")
 
+    def rounded_weight(self, precision: float) -> torch.Tensor:
+        """The weights on the grid of `rounding_precision` p: round(w / p) p (what the
+        forward pass uses when p is set)."""
+        return torch.round(self.weight / precision) * precision
+
     def forward(self, t_in: torch.Tensor, backend, settings: RunSettings) -> torch.Tensor:
         t_in = torch.cat([t_in, self.bias_times.expand(t_in.shape[0], -1)], 1)
         w = self.weight
-        if settings.rounding_precision:
-            p = settings.rounding_precision
-            w = w + (torch.round(w / p) * p - w).detach()
+        if settings.rounding_precision:   # rounded forward, straight-through backward
+            w = w + (self.rounded_weight(settings.rounding_precision) - w).detach()
         return first_spike_times(t_in, w, self.neuron_params, backend,
                                  max_dw_norm=settings.max_dw_norm)
 

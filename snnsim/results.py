@@ -14,6 +14,7 @@ import io
 import re
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from snnsim.atomic import atomic_path
@@ -85,6 +86,12 @@ def write_rows_csv(path: Path, rows: list[dict], columns: list[str]) -> Path:
         writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
     write_text_atomic(Path(path), buffer.getvalue())
     return Path(path)
+
+
+def write_npz(path: Path, **arrays) -> None:
+    """`np.savez` of `arrays`, written atomically."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)
 
 
 def write_yaml(path: Path, data: dict) -> None:

@@ -499,12 +499,12 @@ def plan(sweep: Sweep, validate: bool = True) -> list[Point]:
     two points may have the same config (overlapping sub-grids)."""
     several = isinstance(sweep.grid, list)
     subs = sweep.sub_grids
+    base = apply_overrides(sweep.base, sweep.overrides, f"{sweep.source}: overrides")
     points, seen = [], {}
     for index, (name, (number, values)) in enumerate(zip(point_names(sweep.grid),
                                                          grid_points(sweep.grid), strict=True)):
         where = f"{sweep.source}: {f'grid[{number}] ' if several else ''}point {name}"
-        config = apply_overrides(apply_overrides(sweep.base, sweep.overrides, where),
-                                 {**subs[number].overrides, **values}, where)
+        config = apply_overrides(base, {**subs[number].overrides, **values}, where)
         key = json.dumps(config, sort_keys=True, default=repr)
         if key in seen:
             raise ConfigError(f"{where} has the same config as point {seen[key]}; a sweep "

@@ -83,13 +83,11 @@ def _masked_l1(a: torch.Tensor, b: torch.Tensor, where: torch.Tensor) -> torch.T
 @torch.no_grad()
 def run_lines(s1: LineFeatures, s2: LateralLayer, images: torch.Tensor,
               threshold: float | None = None, gamma: list[float] | None = None,
-              noise: float = 0.0, generator: torch.Generator | None = None,
-              cells: bool = False) -> dict:
+              noise: float = 0.0, generator: torch.Generator | None = None) -> dict:
     """S1 and S2 on images [B, H, W] (evaluation mode), optionally with feature noise:
     {"ff": S1 output [B, 4, H, W], "mask": flipped bits or None, "merged": the last step
     merged over the alternative cells [B, 4, H, W], "features": every step merged
-    [T, B, 4, H, W]; with `cells` also "steps" (the cells [T, B, C, H, W]) and "supports"
-    (their normalised supports)}, on the CPU."""
+    [T, B, 4, H, W]}, on the CPU."""
     was = (s1.training, s2.training)
     s1.eval()
     s2.eval()
@@ -99,17 +97,12 @@ def run_lines(s1: LineFeatures, s2: LateralLayer, images: torch.Tensor,
         mask = None
         if noise > 0:
             ff, mask = flip_features(ff, noise, generator)
-        fired, choice, values = s2.run_chosen(s2.binarise_input(ff), threshold, gamma,
-                                              supports=cells)
+        fired, _, _ = s2.run_chosen(s2.binarise_input(ff), threshold, gamma)
     finally:
         s1.train(was[0])
         s2.train(was[1])
     features = fired.transpose(0, 1).to(s2.weight.dtype)
-    result = {"ff": ff, "mask": mask, "features": features, "merged": features[-1]}
-    if cells:
-        result["steps"] = s2.expand_chosen(fired, choice)
-        result["supports"] = s2.expand_chosen(values, choice)
-    return result
+    return {"ff": ff, "mask": mask, "features": features, "merged": features[-1]}
 
 
 def line_metrics(result: dict, baseline: torch.Tensor, removed: torch.Tensor) -> dict:

@@ -32,13 +32,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from snnsim.atomic import atomic_path
 from snnsim.checkpoint import save_checkpoint
 from snnsim.datasets import Dataset
 from snnsim.registry import COMMANDS, Command
 from snnsim.results import (
     checkpoint_path,
     write_metrics_csv,
+    write_npz,
     write_rows_csv,
     write_yaml,
 )
@@ -77,12 +77,6 @@ def _load(results: Path, epoch: int | None = None, backend: str | None = None):
     return trainer
 
 
-def _save_npz(path: Path, **arrays) -> None:
-    """np.savez, written atomically."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-
-
 def _add_results(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("results", type=Path, help="results folder of a spatial_multitask run")
     parser.add_argument("--epoch", type=int, default=None, help="checkpoint (default: latest)")
@@ -101,7 +95,7 @@ def record(args: argparse.Namespace) -> Path:
     trainer = _load(args.results, args.epoch, args.backend)
     activity = record_activity(trainer, args.split, args.statistic)
     path = Path(args.results) / f"record_{args.statistic}.npz"
-    _save_npz(path, tasks=np.array(trainer.task.task_names),
+    write_npz(path, tasks=np.array(trainer.task.task_names),
               **{f"layer_{k}": a for k, a in enumerate(activity)})
     for k, a in enumerate(activity):
         strong = (task_strength(a) > 0).sum(1)
@@ -213,7 +207,7 @@ def split(args: argparse.Namespace) -> Path:
         print(f"{name} ({args.assign} assignment): units per layer {units}"
               + (f", fine-tuned {args.finetune} epochs" if args.finetune else "")
               + f" -> {out}")
-    _save_npz(folder / ASSIGNMENT_FILE, tasks=np.array(base.task.task_names),
+    write_npz(folder / ASSIGNMENT_FILE, tasks=np.array(base.task.task_names),
               method=np.array(args.assign), finetune=np.array(args.finetune),
               **{f"layer_{k}": a for k, a in enumerate(units_task)})
     return folder
