@@ -207,27 +207,11 @@ def write_nir(graph, path: str | Path) -> Path:
     return path
 
 
-def load_network(results_dir: Path, epoch: int | None = None):
-    """(config, network, epoch) of a results folder's checkpoint (default: the latest)."""
-    from snnsim.checkpoint import load_checkpoint
-    from snnsim.config import resolve_config
-    from snnsim.network import Network
-    from snnsim.results import find_checkpoint
-
-    checkpoint = load_checkpoint(find_checkpoint(Path(results_dir), epoch))
-    config = resolve_config(checkpoint.config, source=f"{results_dir} checkpoint config")
-    network = Network(config, torch.Generator().manual_seed(0))
-    try:
-        network.load_state_dict(checkpoint.parameters)
-    except RuntimeError as error:
-        raise ValueError(f"{results_dir}: checkpoint does not fit the network of its config: "
-                         f"{error}") from error
-    return config, network, checkpoint.epoch
-
-
 def export_nir(results_dir: Path, output: Path, epoch: int | None = None,
                time_scale: float = 1.0) -> Path:
     """Write the network of a results folder (checkpoint `epoch`, default the latest) as NIR."""
+    from snnsim.runs import load_network
+
     config, network, epoch = load_network(results_dir, epoch)
     graph = network_to_nir(network, config, time_scale, source=str(Path(results_dir).resolve()),
                            epoch=epoch)

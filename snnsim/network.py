@@ -56,6 +56,15 @@ class Network(nn.Module):
         self.heads = nn.ModuleDict({name: _build_stack(trunk_size, entries, context)
                                     for name, entries in (layout.get("heads") or {}).items()})
 
+    def load_parameters_(self, parameters: dict, source: str = "checkpoint") -> None:
+        """Load a state dict (a checkpoint's parameters); ValueError naming `source` when
+        it does not fit this network (missing, extra or mis-shaped parameters)."""
+        try:
+            self.load_state_dict(parameters)
+        except RuntimeError as error:
+            raise ValueError(f"{source} does not fit the network of its config: {error}") \
+                from error
+
     def named_layers(self) -> list[tuple[str, Layer]]:
         """(path, layer) of every layer: the trunk's, then each head's, in order."""
         named = [(f"layers.{i}", layer) for i, layer in enumerate(self.layers)]

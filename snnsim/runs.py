@@ -188,11 +188,27 @@ def _allow_download(config: dict, download: bool) -> None:
         config["data"]["download"] = True
 
 
+def read_checkpoint(results_dir: Path, epoch: int | None = None) -> tuple[Checkpoint, dict]:
+    """A results folder's checkpoint of `epoch` (default: the latest) and its config,
+    validated and completed with defaults."""
+    checkpoint = load_checkpoint(find_checkpoint(Path(results_dir), epoch))
+    return checkpoint, resolve_config(checkpoint.config,
+                                      source=f"{results_dir} checkpoint config")
+
+
+def load_network(results_dir: Path, epoch: int | None = None) -> tuple[dict, Network, int]:
+    """(config, network, epoch) of a results folder's checkpoint (default: the latest),
+    without data, optimiser or backends (for export and inspection)."""
+    checkpoint, config = read_checkpoint(results_dir, epoch)
+    network = Network(config, torch.Generator().manual_seed(0))
+    network.load_parameters_(checkpoint.parameters, f"{results_dir}: checkpoint")
+    return config, network, checkpoint.epoch
+
+
 def load_trainer(results_dir: Path, epoch: int | None = None,
                  backend: str | None = None, download: bool = False) -> Trainer:
     """A trainer restored from a results folder's checkpoint (default: the latest)."""
-    checkpoint = load_checkpoint(find_checkpoint(results_dir, epoch))
-    config = resolve_config(checkpoint.config, source=f"{results_dir} checkpoint config")
+    checkpoint, config = read_checkpoint(results_dir, epoch)
     _allow_download(config, download)
     backend = backend or checkpoint.info.get("backend") or "cpu"
     trainer = Trainer(config, backend, config_dir=Path(results_dir))

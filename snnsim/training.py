@@ -441,11 +441,7 @@ class Trainer:
 
     def restore(self, checkpoint: Checkpoint) -> None:
         """Load network, optimiser, scheduler, RNG and loop state from a checkpoint."""
-        try:
-            self.network.load_state_dict(checkpoint.parameters)
-        except RuntimeError as error:
-            raise ValueError(f"checkpoint does not fit the network of this config: {error}") \
-                from error
+        self.network.load_parameters_(checkpoint.parameters)
         if checkpoint.optimizer is not None and self.optimizer is not None:
             self.optimizer.load_state_dict(checkpoint.optimizer)
         if checkpoint.scheduler is not None and self.scheduler is not None:

@@ -1,4 +1,6 @@
 """HDF5 checkpoints: round trip, atomic writes, clear errors for bad files."""
+import re
+
 import h5py
 import numpy as np
 import pytest
@@ -75,3 +77,29 @@ def test_foreign_and_missing_files(tmp_path):
         load_checkpoint(text)
     with pytest.raises(CheckpointError, match="does not exist"):
         load_checkpoint(tmp_path / "none.h5")
+
+
+def test_checkpoint_that_does_not_fit_its_config_names_the_folder(tmp_path):
+    """A checkpoint whose parameters do not fit its config's network (edited or mixed up
+    files) is a clear ValueError from every loader, not a torch RuntimeError."""
+    from pathlib import Path
+
+    from snnsim import runs
+    from snnsim.config import load_config
+    from snnsim.network import Network
+    from snnsim.results import checkpoint_path
+
+    config = load_config(Path(__file__).resolve().parents[1] / "experiment_configs" / "xor.yaml")
+    parameters = dict(Network(config, torch.Generator().manual_seed(0)).state_dict())
+    name = next(iter(parameters))
+    parameters[name] = torch.zeros(parameters[name].shape[0] + 1, *parameters[name].shape[1:],
+                                   dtype=parameters[name].dtype)
+    results = tmp_path / "run"
+    results.mkdir()
+    save_checkpoint(checkpoint_path(results, 1), Checkpoint(epoch=1, config=config,
+                                                            parameters=parameters))
+    with pytest.raises(ValueError, match=rf"(?s){re.escape(str(results))}: checkpoint does not "
+                                         rf"fit the network of its config.*{name}"):
+        runs.load_network(results)
+    with pytest.raises(ValueError, match=f"(?s)checkpoint does not fit the network.*{name}"):
+        runs.load_trainer(results)

@@ -254,7 +254,7 @@ def test_foreign_graph_gets_defaults_and_warnings(tmp_path, caplog):
         results = interchange.import_nir(path, tmp_path / "run")
     text = caplog.text
     assert "carries no snnsim config" in text and "may fire again" in text
-    config, network, _ = interchange.load_network(results)
+    config, network, _ = runs.load_network(results)
     assert config["dataset"] == interchange.DEFAULT_DATASET
     # w_in = 2 tau_syn doubles every jump of I: the weights carry the factor.
     expected = 2.0 * graph.nodes["wa"].weight.T
@@ -269,7 +269,7 @@ def test_foreign_graph_with_a_config_file(tmp_path, caplog):
         assert main(["import-nir", str(path), "--output", str(tmp_path / "run"), "--config",
                      str(REPO / "experiment_configs" / "yin_yang.yaml")]) == 0
     assert "carries no snnsim config" not in caplog.text
-    config, _, epoch = interchange.load_network(tmp_path / "run")
+    config, _, epoch = runs.load_network(tmp_path / "run")
     assert epoch == 300 and config["training_params"]["loss"]["type"] == "MSE"
     assert [e["size"] for e in config["network_layout"]["layers"]] == [5, 3]
     assert [e["max_num_missing_spikes"] for e in config["network_layout"]["layers"]] == [0.3, 0]
@@ -504,7 +504,7 @@ def exact_and_graph(results_dir: Path):
     graph as the peer reads it (`nir.read`) and the simulated time."""
     trainer = runs.load_trainer(results_dir, backend="torch")  # numba threads slow torch
     ours = trainer.evaluate("test", keep_hidden=True)
-    config, network, _ = interchange.load_network(results_dir)
+    config, network, _ = runs.load_network(results_dir)
     graph = nir.read(interchange.write_nir(interchange.network_to_nir(network, config),
                                            results_dir / "peer.nir"))
     return ours, trainer.task, graph, config["training_params"]["sim_time"]
