@@ -85,6 +85,18 @@ def test_costs_gradcheck():
     assert torch.autograd.gradcheck(lambda p, q, w: transport_cost(p, q, w * w), (p, q, w))
 
 
+def test_transport_gradient_is_zero_where_units_coincide():
+    """|p_i - q_j| has no gradient at p_i = q_j; the subgradient 0 is taken (positions may
+    contract onto each other under the transport cost), never NaN."""
+    p = torch.tensor([[1.0, 2.0], [0.0, 0.0]], dtype=torch.float64, requires_grad=True)
+    q = torch.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=torch.float64, requires_grad=True)
+    transport_cost(p, q, torch.ones(2, 2, dtype=torch.float64)).backward()
+    # unit 0 sits on q_0 (no pull from it) and is pulled towards q_1 along (3-1, 4-2)/|.|
+    pull = torch.tensor([-2.0, -2.0], dtype=torch.float64) / math.sqrt(8) / 4
+    assert torch.allclose(p.grad[0], pull, rtol=1e-12)
+    assert torch.isfinite(p.grad).all() and torch.isfinite(q.grad).all()
+
+
 def test_wiring_costs_mean_over_layers_and_conv_after_conv():
     """P averages the named layers; Tr skips the first (its input has no positions); a
     convolution's unit cost sums its kernel."""
@@ -270,8 +282,10 @@ def test_task_loss_and_accuracy_against_reference(shared_data: Path, mode: str):
     assert scores["accuracy"] == pytest.approx(sum(acc) / 2)
 
 
-def test_loss_adds_weighted_costs(shared_data: Path):
-    raw = _config(shared_data, task={"proximity": 0.3, "transport": 2.0, "norm": "l1"})
+@pytest.mark.parametrize("alpha, beta", [(0.3, 2.0), (0.0, 2.0), (0.3, 0.0)])
+def test_loss_adds_weighted_costs(shared_data: Path, alpha: float, beta: float):
+    """loss = task loss + alpha P + beta Tr (a term with coefficient 0 is skipped)."""
+    raw = _config(shared_data, task={"proximity": alpha, "transport": beta, "norm": "l1"})
     trainer = Trainer(resolve_config(raw))
     x = trainer.network_inputs("train")[:5]
     target = trainer.targets("train")[:5]
@@ -281,8 +295,8 @@ def test_loss_adds_weighted_costs(shared_data: Path):
     assert transport.item() == pytest.approx(
         transport_cost(layers[1].positions, layers[0].positions, layers[1].weight.t().abs()
                        ).item())
-    expected = trainer.task.per_sample_loss(output, target).mean() + 0.3 * proximity \
-        + 2.0 * transport
+    expected = trainer.task.per_sample_loss(output, target).mean() + alpha * proximity \
+        + beta * transport
     assert trainer.task.loss(output, target).item() == pytest.approx(expected.item())
 
 

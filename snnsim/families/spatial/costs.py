@@ -35,11 +35,12 @@ NORMS = ("l1", "l2")
 def pairwise_distance(a: torch.Tensor, b: torch.Tensor, eps: float = 0.0) -> torch.Tensor:
     """[n, m] matrix sqrt(|a_i - b_j|^2 + eps) of positions a [n, 2] and b [m, 2].
 
-    Computed from the differences (not |a|^2 + |b|^2 - 2ab, which loses precision), and
-    with eps > 0 differentiable at a_i = b_j.
+    From the coordinate differences (`torch.cdist` without its |a|^2 + |b|^2 - 2ab
+    shortcut, which loses precision). With eps = 0 the gradient at a_i = b_j is taken as
+    0 (a subgradient); with eps > 0 the distance is differentiable everywhere.
     """
-    diff = a[:, None, :] - b[None, :, :]
-    return torch.sqrt((diff * diff).sum(-1) + eps)
+    distance = torch.cdist(a, b, compute_mode="donot_use_mm_for_euclid_dist")
+    return distance if eps == 0 else torch.sqrt(distance * distance + eps)
 
 
 def proximity_cost(positions: torch.Tensor) -> torch.Tensor:
@@ -61,7 +62,7 @@ def transport_cost(positions: torch.Tensor, previous: torch.Tensor,
     """Mean over (i, j) of |p_i - q_j|_2 * C_ij, C [n, m] the weights' costs (scalar).
 
     The distance has no eps: it is multiplied by a weight cost, and its gradient at
-    p_i = q_j (a subgradient) is taken as 0.
+    p_i = q_j (a subgradient) is taken as 0 (`pairwise_distance`).
     """
     distance = pairwise_distance(positions, previous, 0.0)
     return (distance * weight_cost_units).mean()

@@ -67,15 +67,25 @@ def weight_penalty(layers, norm: str) -> torch.Tensor:
     return torch.stack([layer.unit_cost(norm, 1).sum() for layer in layers]).sum()
 
 
-def wiring_costs(layers, cost_layers, norm: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """(P, Tr) of a chain of spatial layers (input side first), over `cost_layers`."""
-    proximity = [proximity_cost(layers[i].positions) for i in cost_layers]
+def proximity_term(layers, cost_layers) -> torch.Tensor:
+    """P of a chain of spatial layers (input side first): the mean over `cost_layers` of
+    each layer's proximity cost."""
+    return torch.stack([proximity_cost(layers[i].positions) for i in cost_layers]).mean()
+
+
+def transport_term(layers, cost_layers, norm: str) -> torch.Tensor:
+    """Tr of a chain of spatial layers (input side first): the mean over the
+    `cost_layers` after the first layer of each layer's transport cost to the layer
+    before it (0 if there are none)."""
     transport = [transport_cost(layers[i].positions, layers[i - 1].positions,
                                 layers[i].unit_cost(norm, layers[i - 1].units))
                  for i in cost_layers if i > 0]
-    zero = layers[0].positions.new_zeros(())
-    return (torch.stack(proximity).mean() if proximity else zero,
-            torch.stack(transport).mean() if transport else zero)
+    return torch.stack(transport).mean() if transport else layers[0].positions.new_zeros(())
+
+
+def wiring_costs(layers, cost_layers, norm: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(P, Tr) of a chain of spatial layers (input side first), over `cost_layers`."""
+    return proximity_term(layers, cost_layers), transport_term(layers, cost_layers, norm)
 
 
 @TASKS.register
@@ -196,8 +206,13 @@ class SpatialMultitask(Task):
             raise ValueError(f"spatial_multitask: the output was not made by a chain of "
                              f"{max(self.cost_layers) + 1} spatial layers (found "
                              f"{len(layers)}); cannot add the wiring costs")
-        proximity, transport = wiring_costs(layers, self.cost_layers, self.norm)
-        cost = self.alpha * proximity + self.beta * transport
+        # a term whose coefficient is 0 is not computed (it would cost a pairwise distance
+        # matrix per layer, forward and backward, at every step)
+        cost = layers[0].positions.new_zeros(())
+        if self.alpha:
+            cost = cost + self.alpha * proximity_term(layers, self.cost_layers)
+        if self.beta:
+            cost = cost + self.beta * transport_term(layers, self.cost_layers, self.norm)
         if self.gamma:
             cost = cost + self.gamma * weight_penalty(layers, self.norm)
         return cost
