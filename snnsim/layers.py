@@ -90,7 +90,7 @@ class LIFLayer(Layer):
     type_name = "lif_ttfs"
     config_fields = LIF_LAYER_FIELDS
     kind = "spiking"
-    example_entry = {"type": "lif_ttfs", "size": 6, "n_biases": 1, "bias_times": [0.9],
+    example_entry: ClassVar[dict] = {"type": "lif_ttfs", "size": 6, "n_biases": 1, "bias_times": [0.9],
                      "weight_mean": 1.5, "weight_stdev": 0.8}
 
     def __init__(self, n_inputs: int, entry: dict, context: LayerContext):
@@ -195,7 +195,7 @@ class LinearLayer(Layer):
     type_name = "linear"
     config_fields = LINEAR_FIELDS
     kind = "rate"
-    example_entry = {"type": "linear", "size": 6, "activation": "tanh"}
+    example_entry: ClassVar[dict] = {"type": "linear", "size": 6, "activation": "tanh"}
 
     def __init__(self, n_inputs: int, entry: dict, context: LayerContext):
         super().__init__(n_inputs, entry)

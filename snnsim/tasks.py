@@ -93,7 +93,7 @@ class SpikeTimeClassification(Task):
     """
 
     type_name = "spike_classification"
-    example = {"dataset": "xor", "network_layout": {
+    example: ClassVar[dict] = {"dataset": "xor", "network_layout": {
         "n_inputs": 4, "layer_sizes": [6, 2], "n_biases": [1, 1], "bias_times": [0.9],
         "weight_means": [1.5, 0.5], "weight_stdevs": [0.8, 0.8]}}
 
@@ -155,7 +155,7 @@ class Regression(Task):
     metric_names = ("loss",)
     primary_metric = "loss"
     classifies = False
-    example = {"dataset": "sine", "data": {"n_train": 64, "n_val": 32, "n_test": 32},
+    example: ClassVar[dict] = {"dataset": "sine", "data": {"n_train": 64, "n_val": 32, "n_test": 32},
                "network_layout": {"n_inputs": 1, "layers": [
                    {"type": "linear", "size": 8, "activation": "tanh"},
                    {"type": "linear", "size": 1, "activation": "identity"}]}}
@@ -178,12 +178,12 @@ class Denoising(Regression):
     """
 
     type_name = "denoising"
-    example = {"dataset": "teacher_student",
+    example: ClassVar[dict] = {"dataset": "teacher_student",
                "data": {"n_inputs": 6, "n_train": 64, "n_val": 32, "n_test": 32},
                "network_layout": {"n_inputs": 6, "layers": [
                    {"type": "linear", "size": 12}, {"type": "linear", "size": 6,
                                                     "activation": "identity"}]}}
-    config_fields = {
+    config_fields: ClassVar[dict] = {
         **TYPE_ONLY,
         "noise_std": Field(NUMBER, 0.1, non_negative, "a number >= 0"),
         "noise_at_eval": Field((bool,), True),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import math
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -139,8 +140,8 @@ class HookedLayer(LinearLayer):
     """A linear layer that records the hook calls the loop makes."""
 
     type_name = "test_hooked_linear"
-    example_entry = {"type": "test_hooked_linear", "size": 4}
-    calls: list = []
+    example_entry: ClassVar[dict] = {"type": "test_hooked_linear", "size": 4}
+    calls: ClassVar[list] = []
 
     def __init__(self, n_inputs, entry, context):
         super().__init__(n_inputs, entry, context)

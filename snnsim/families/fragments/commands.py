@@ -46,7 +46,7 @@ def read_published(path: Path) -> dict:
                          f"{sorted(content) if isinstance(content, dict) else type(content)}")
     state = content["lateral_network"]
     if not isinstance(state, dict) or not isinstance(state.get(WEIGHT_KEY), torch.Tensor):
-        raise ValueError(f"{path}: lateral_network holds no tensor {WEIGHT_KEY!r}")
+        raise ValueError(f"{path}: lateral_network holds no tensor {WEIGHT_KEY!r}")  # noqa: TRY004
     return content
 
 

@@ -40,6 +40,8 @@ path and the thresholds pass gradients straight through.
 """
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -130,7 +132,7 @@ class LineFeatures(Layer):
     type_name = "line_features"
     config_fields = LINE_FEATURE_FIELDS
     kind = "rate"
-    example_entry = {"type": "line_features", "height": 1, "width": 5, "filter_noise": 0.05}
+    example_entry: ClassVar[dict] = {"type": "line_features", "height": 1, "width": 5, "filter_noise": 0.05}
 
     def __init__(self, n_inputs: int, entry: dict, context: LayerContext):
         self.height, self.width = entry["height"], entry["width"]
@@ -202,7 +204,7 @@ class LateralLayer(Layer):
     type_name = "lateral"
     config_fields = LATERAL_FIELDS
     kind = "rate"
-    example_entry = {"type": "lateral", "height": 1, "width": 5, "alternative_cells": 2,
+    example_entry: ClassVar[dict] = {"type": "lateral", "height": 1, "width": 5, "alternative_cells": 2,
                      "kernel_size": 3, "timesteps": 2, "gamma": [1.0, 2.0],
                      "init_noise": 0.3}
 

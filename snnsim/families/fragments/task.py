@@ -17,6 +17,8 @@ run continued from a checkpoint trains on the lines an uninterrupted run would.
 """
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 
 from snnsim.families.fragments.data import LineStream, all_lines, line_indices
@@ -36,12 +38,12 @@ class LineCompletion(Regression):
     """Line completion with lateral cells (module docstring); primary metric the loss."""
 
     type_name = "line_completion"
-    config_fields = {
+    config_fields: ClassVar[dict] = {
         **TYPE_ONLY,
         "monitor_every": Field((int,), 10, non_negative, "an integer >= 0 (0: no monitor)"),
         "monitor_noise": Field((int, float), 0.05, lambda v: 0 <= v <= 1, "a number in [0, 1]"),
     }
-    example = {"dataset": "straight_lines",
+    example: ClassVar[dict] = {"dataset": "straight_lines",
                "data": {"n_train": 12, "n_eval": 6, "size": 16},
                "task": {"type": "line_completion", "monitor_every": 1},
                "network_layout": {"n_inputs": 256, "layers": EXAMPLE_LAYERS}}
