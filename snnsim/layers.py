@@ -90,8 +90,9 @@ class LIFLayer(Layer):
     type_name = "lif_ttfs"
     config_fields = LIF_LAYER_FIELDS
     kind = "spiking"
-    example_entry: ClassVar[dict] = {"type": "lif_ttfs", "size": 6, "n_biases": 1, "bias_times": [0.9],
-                     "weight_mean": 1.5, "weight_stdev": 0.8}
+    example_entry: ClassVar[dict] = {
+        "type": "lif_ttfs", "size": 6, "n_biases": 1, "bias_times": [0.9],
+        "weight_mean": 1.5, "weight_stdev": 0.8}
 
     def __init__(self, n_inputs: int, entry: dict, context: LayerContext):
         super().__init__(n_inputs, entry)

@@ -155,10 +155,11 @@ class Regression(Task):
     metric_names = ("loss",)
     primary_metric = "loss"
     classifies = False
-    example: ClassVar[dict] = {"dataset": "sine", "data": {"n_train": 64, "n_val": 32, "n_test": 32},
-               "network_layout": {"n_inputs": 1, "layers": [
-                   {"type": "linear", "size": 8, "activation": "tanh"},
-                   {"type": "linear", "size": 1, "activation": "identity"}]}}
+    example: ClassVar[dict] = {
+        "dataset": "sine", "data": {"n_train": 64, "n_val": 32, "n_test": 32},
+        "network_layout": {"n_inputs": 1, "layers": [
+            {"type": "linear", "size": 8, "activation": "tanh"},
+            {"type": "linear", "size": 1, "activation": "identity"}]}}
 
     def per_sample_loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return (output - target.to(output.dtype)).pow(2).flatten(1).mean(1)
@@ -178,11 +179,12 @@ class Denoising(Regression):
     """
 
     type_name = "denoising"
-    example: ClassVar[dict] = {"dataset": "teacher_student",
-               "data": {"n_inputs": 6, "n_train": 64, "n_val": 32, "n_test": 32},
-               "network_layout": {"n_inputs": 6, "layers": [
-                   {"type": "linear", "size": 12}, {"type": "linear", "size": 6,
-                                                    "activation": "identity"}]}}
+    example: ClassVar[dict] = {
+        "dataset": "teacher_student",
+        "data": {"n_inputs": 6, "n_train": 64, "n_val": 32, "n_test": 32},
+        "network_layout": {"n_inputs": 6, "layers": [
+            {"type": "linear", "size": 12}, {"type": "linear", "size": 6,
+                                             "activation": "identity"}]}}
     config_fields: ClassVar[dict] = {
         **TYPE_ONLY,
         "noise_std": Field(NUMBER, 0.1, non_negative, "a number >= 0"),

@@ -132,7 +132,8 @@ class LineFeatures(Layer):
     type_name = "line_features"
     config_fields = LINE_FEATURE_FIELDS
     kind = "rate"
-    example_entry: ClassVar[dict] = {"type": "line_features", "height": 1, "width": 5, "filter_noise": 0.05}
+    example_entry: ClassVar[dict] = {
+        "type": "line_features", "height": 1, "width": 5, "filter_noise": 0.05}
 
     def __init__(self, n_inputs: int, entry: dict, context: LayerContext):
         self.height, self.width = entry["height"], entry["width"]
@@ -204,9 +205,9 @@ class LateralLayer(Layer):
     type_name = "lateral"
     config_fields = LATERAL_FIELDS
     kind = "rate"
-    example_entry: ClassVar[dict] = {"type": "lateral", "height": 1, "width": 5, "alternative_cells": 2,
-                     "kernel_size": 3, "timesteps": 2, "gamma": [1.0, 2.0],
-                     "init_noise": 0.3}
+    example_entry: ClassVar[dict] = {
+        "type": "lateral", "height": 1, "width": 5, "alternative_cells": 2, "kernel_size": 3,
+        "timesteps": 2, "gamma": [1.0, 2.0], "init_noise": 0.3}
 
     def __init__(self, n_inputs: int, entry: dict, context: LayerContext):
         self.height, self.width = entry["height"], entry["width"]

@@ -43,10 +43,11 @@ class LineCompletion(Regression):
         "monitor_every": Field((int,), 10, non_negative, "an integer >= 0 (0: no monitor)"),
         "monitor_noise": Field((int, float), 0.05, lambda v: 0 <= v <= 1, "a number in [0, 1]"),
     }
-    example: ClassVar[dict] = {"dataset": "straight_lines",
-               "data": {"n_train": 12, "n_eval": 6, "size": 16},
-               "task": {"type": "line_completion", "monitor_every": 1},
-               "network_layout": {"n_inputs": 256, "layers": EXAMPLE_LAYERS}}
+    example: ClassVar[dict] = {
+        "dataset": "straight_lines",
+        "data": {"n_train": 12, "n_eval": 6, "size": 16},
+        "task": {"type": "line_completion", "monitor_every": 1},
+        "network_layout": {"n_inputs": 256, "layers": EXAMPLE_LAYERS}}
 
     def __init__(self, entry: dict, config: dict):
         super().__init__(entry, config)
